@@ -1,0 +1,430 @@
+//! A session's configuration: the credential method plus the options every
+//! adapter shares, and their resolution against the environment.
+//!
+//! Adapters build their sessions on a [`SessionConfig`] and get the shared
+//! setters from [`SessionOptions`], so the blocking and async builders have
+//! one surface and one set of checks.
+
+use std::fmt;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::credentials::Credentials;
+use crate::error::ConfigError;
+use crate::policy::{DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT, RefreshPolicy};
+use crate::secret::Secret;
+use crate::source::{self, SourceCredentials};
+use crate::sts::{AssumeRole, StsEndpoint};
+
+/// How a session gets credentials and when it refreshes them.
+#[derive(Clone)]
+pub struct SessionConfig {
+    method: MethodConfig,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    defer_refresh: bool,
+    advisory_timeout: Duration,
+    mandatory_timeout: Duration,
+    source: Option<SourceCredentials>,
+    mfa_token_provider: bool,
+}
+
+#[derive(Clone, Debug)]
+enum MethodConfig {
+    AssumeRole(Box<AssumeRole>),
+    Custom,
+}
+
+impl SessionConfig {
+    /// Credentials from STS `AssumeRole`.
+    pub fn assume_role(params: AssumeRole) -> Self {
+        Self::with_method(MethodConfig::AssumeRole(Box::new(params)))
+    }
+
+    /// Credentials from a custom provider that the driver calls.
+    pub fn custom() -> Self {
+        Self::with_method(MethodConfig::Custom)
+    }
+
+    fn with_method(method: MethodConfig) -> Self {
+        Self {
+            method,
+            region: None,
+            endpoint_url: None,
+            defer_refresh: true,
+            advisory_timeout: DEFAULT_ADVISORY_TIMEOUT,
+            mandatory_timeout: DEFAULT_MANDATORY_TIMEOUT,
+            source: None,
+            mfa_token_provider: false,
+        }
+    }
+
+    /// Declares that the driver answers [`Output::MfaToken`] requests:
+    /// adapters call this when the user sets an MFA token provider.
+    ///
+    /// [`Output::MfaToken`]: crate::engine::Output::MfaToken
+    pub fn use_mfa_token_provider(&mut self) {
+        self.mfa_token_provider = true;
+    }
+
+    /// Declares where the credentials for STS calls come from; adapters
+    /// call this with [`SourceCredentials::External`] for a source session.
+    pub fn use_source(&mut self, source: SourceCredentials) {
+        self.source = Some(source);
+    }
+
+    /// Whether the session refreshes only when asked (`true`, the default)
+    /// or fetches at construction and refreshes in the background.
+    pub fn defers_refresh(&self) -> bool {
+        self.defer_refresh
+    }
+
+    /// Checks everything and fills in defaults from `env` (a lookup of
+    /// environment variables) and `now`.
+    pub(crate) fn resolve(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Resolved, ConfigError> {
+        let policy = RefreshPolicy::new(self.advisory_timeout, self.mandatory_timeout)?;
+        let region = self
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION").filter(|r| !r.is_empty()))
+            .or_else(|| env("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()));
+        let endpoint_url = self.endpoint_url.clone().or_else(|| endpoint_from_env(env));
+        let sts_endpoint = match region {
+            Some(region) => StsEndpoint::resolve(&region, endpoint_url.as_deref()),
+            None => Err(ConfigError::new(
+                "region",
+                "is required to call STS: set it on the builder or in AWS_REGION",
+            )),
+        };
+        let method = match self.method {
+            MethodConfig::AssumeRole(params) => {
+                let params = params.validated(now)?;
+                let source = match self.source {
+                    Some(source) => source,
+                    None => SourceCredentials::Static(source::from_environment(env)?),
+                };
+                let mfa = Mfa::resolve(&params, self.mfa_token_provider)?;
+                // Fail at build time, not at the first refresh.
+                sts_endpoint.clone()?;
+                Method::AssumeRole(RoleMethod {
+                    params: Box::new(params),
+                    source,
+                    mfa,
+                })
+            }
+            MethodConfig::Custom if self.mfa_token_provider => {
+                return Err(ConfigError::new(
+                    "mfa_token_provider",
+                    "applies to the STS method only; a custom provider gets its own MFA codes",
+                ));
+            }
+            MethodConfig::Custom => Method::Custom,
+        };
+        Ok(Resolved {
+            method,
+            policy,
+            defer_refresh: self.defer_refresh,
+            sts_endpoint,
+        })
+    }
+}
+
+/// `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true, as in the AWS SDKs.
+fn endpoint_from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    env("AWS_ENDPOINT_URL_STS")
+        .filter(|v| !v.is_empty())
+        .or_else(|| env("AWS_ENDPOINT_URL").filter(|v| !v.is_empty()))
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("method", &self.method)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("defer_refresh", &self.defer_refresh)
+            .field("advisory_timeout", &self.advisory_timeout)
+            .field("mandatory_timeout", &self.mandatory_timeout)
+            .field("source", &self.source)
+            .field("mfa_token_provider", &self.mfa_token_provider)
+            .finish()
+    }
+}
+
+/// The options every session builder has. Adapters implement
+/// [`session_config`](Self::session_config) and get the setters.
+pub trait SessionOptions: Sized {
+    /// The configuration being built.
+    #[doc(hidden)]
+    fn session_config(&mut self) -> &mut SessionConfig;
+
+    /// The region STS calls are signed for and sent to; defaults to
+    /// `AWS_REGION`, then `AWS_DEFAULT_REGION`.
+    fn region(mut self, region: impl Into<String>) -> Self {
+        self.session_config().region = Some(region.into());
+        self
+    }
+
+    /// The STS endpoint instead of the regional one
+    /// (`https://sts.<region>.amazonaws.com/`); defaults to
+    /// `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`. Plain `http` is
+    /// accepted for loopback addresses only.
+    fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.session_config().endpoint_url = Some(url.into());
+        self
+    }
+
+    /// `true` (the default): refresh only when a caller asks. `false`: fetch
+    /// at construction and refresh in the background before the advisory
+    /// window, so callers never wait.
+    fn defer_refresh(mut self, defer: bool) -> Self {
+        self.session_config().defer_refresh = defer;
+        self
+    }
+
+    /// How long before expiry a refresh starts while callers keep getting
+    /// the cached credential (default 15 minutes; at most half a
+    /// credential's lifetime is used).
+    fn advisory_timeout(mut self, timeout: Duration) -> Self {
+        self.session_config().advisory_timeout = timeout;
+        self
+    }
+
+    /// How long before expiry callers wait for a refresh instead of using
+    /// the cached credential (default 10 minutes; scaled down with the
+    /// advisory timeout for short-lived credentials).
+    fn mandatory_timeout(mut self, timeout: Duration) -> Self {
+        self.session_config().mandatory_timeout = timeout;
+        self
+    }
+
+    /// The credentials that sign STS calls; defaults to the environment's
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    fn source_credentials(mut self, credentials: Credentials) -> Self {
+        self.session_config()
+            .use_source(SourceCredentials::Static(credentials));
+        self
+    }
+}
+
+impl SessionOptions for SessionConfig {
+    fn session_config(&mut self) -> &mut SessionConfig {
+        self
+    }
+}
+
+/// A configuration with every check passed and every default filled in.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub(crate) method: Method,
+    pub(crate) policy: RefreshPolicy,
+    pub(crate) defer_refresh: bool,
+    /// For a custom session without a region this holds why `whoami` cannot
+    /// call STS.
+    pub(crate) sts_endpoint: Result<StsEndpoint, ConfigError>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Method {
+    AssumeRole(RoleMethod),
+    Custom,
+}
+
+/// What an `AssumeRole` session needs for every fetch.
+#[derive(Debug)]
+pub(crate) struct RoleMethod {
+    pub(crate) params: Box<AssumeRole>,
+    pub(crate) source: SourceCredentials,
+    pub(crate) mfa: Mfa,
+}
+
+impl Method {
+    /// How errors name the method's credentials.
+    pub(crate) fn origin(&self) -> &'static str {
+        match self {
+            Method::AssumeRole(_) => "STS AssumeRole",
+            Method::Custom => crate::custom::ORIGIN,
+        }
+    }
+}
+
+/// How MFA codes are obtained for `AssumeRole`.
+#[derive(Debug)]
+pub(crate) enum Mfa {
+    None,
+    /// A `TokenCode` set at build time; taken by the first fetch.
+    Static(Option<Secret>),
+    /// Asked of the driver for every fetch.
+    Provider {
+        serial: String,
+    },
+}
+
+impl Mfa {
+    fn resolve(params: &AssumeRole, provider: bool) -> Result<Self, ConfigError> {
+        match (params.mfa_serial(), params.static_token_code(), provider) {
+            (_, Some(_), true) => Err(ConfigError::new(
+                "TokenCode",
+                "set either a static TokenCode or an MFA token provider, not both",
+            )),
+            (Some(serial), None, true) => Ok(Mfa::Provider {
+                serial: serial.to_owned(),
+            }),
+            (None, None, true) => Err(ConfigError::new(
+                "SerialNumber",
+                "is required when an MFA token provider is set: set the MFA device's ARN",
+            )),
+            (_, Some(code), false) => Ok(Mfa::Static(Some(code.clone()))),
+            (Some(_), None, false) => Err(ConfigError::new(
+                "SerialNumber",
+                "is set, but nothing supplies its token codes: set an MFA token provider or a TokenCode",
+            )),
+            (None, None, false) => Ok(Mfa::None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2030-01-01 0:00 UTC);
+    const ROLE: &str = "arn:aws:iam::123456789012:role/app";
+
+    fn keys() -> Credentials {
+        Credentials::new("AKID", "secret", None, None)
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn field_of(config: SessionConfig) -> &'static str {
+        config.resolve(&no_env, NOW).unwrap_err().field()
+    }
+
+    #[test]
+    fn region_comes_from_the_builder_then_the_environment() {
+        let config = SessionConfig::assume_role(AssumeRole::new(ROLE)).source_credentials(keys());
+        assert_eq!(field_of(config.clone()), "region");
+        let env = |key: &str| (key == "AWS_DEFAULT_REGION").then(|| "eu-west-1".to_owned());
+        let resolved = config.resolve(&env, NOW).expect("valid");
+        let endpoint = resolved.sts_endpoint.expect("endpoint");
+        assert_eq!(endpoint.uri(), "https://sts.eu-west-1.amazonaws.com/");
+    }
+
+    #[test]
+    fn endpoint_env_variables_follow_the_sdk_rules() {
+        let env = |key: &str| match key {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "AWS_ENDPOINT_URL_STS" => Some("http://127.0.0.1:4566".to_owned()),
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:1".to_owned()),
+            _ => None,
+        };
+        let config = SessionConfig::assume_role(AssumeRole::new(ROLE)).source_credentials(keys());
+        let endpoint = config
+            .clone()
+            .resolve(&env, NOW)
+            .expect("valid")
+            .sts_endpoint
+            .expect("endpoint");
+        assert_eq!(endpoint.uri(), "http://127.0.0.1:4566/");
+        let ignore = |key: &str| match key {
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" => Some("true".to_owned()),
+            other => env(other),
+        };
+        let endpoint = config
+            .resolve(&ignore, NOW)
+            .expect("valid")
+            .sts_endpoint
+            .expect("endpoint");
+        assert_eq!(endpoint.uri(), "https://sts.us-east-1.amazonaws.com/");
+    }
+
+    #[test]
+    fn mfa_combinations_are_checked() {
+        let base = |params: AssumeRole| {
+            SessionConfig::assume_role(params)
+                .region("us-east-1")
+                .source_credentials(keys())
+        };
+        let serial = "arn:aws:iam::123456789012:mfa/me";
+        let mut provider_without_serial = base(AssumeRole::new(ROLE));
+        provider_without_serial.use_mfa_token_provider();
+        assert_eq!(field_of(provider_without_serial), "SerialNumber");
+        let mut both = base(
+            AssumeRole::new(ROLE)
+                .serial_number(serial)
+                .token_code("123456"),
+        );
+        both.use_mfa_token_provider();
+        assert_eq!(field_of(both), "TokenCode");
+        assert_eq!(
+            field_of(base(AssumeRole::new(ROLE).serial_number(serial))),
+            "SerialNumber"
+        );
+        assert_eq!(
+            field_of(base(AssumeRole::new(ROLE).token_code("123456"))),
+            "SerialNumber"
+        );
+        assert_eq!(
+            field_of(base(
+                AssumeRole::new(ROLE)
+                    .serial_number(serial)
+                    .token_code("12345")
+            )),
+            "TokenCode"
+        );
+        let mut custom = SessionConfig::custom();
+        custom.use_mfa_token_provider();
+        assert_eq!(field_of(custom), "mfa_token_provider");
+    }
+
+    #[test]
+    fn custom_sessions_need_no_region_until_whoami() {
+        let resolved = SessionConfig::custom()
+            .resolve(&no_env, NOW)
+            .expect("valid");
+        assert_eq!(resolved.sts_endpoint.unwrap_err().field(), "region");
+    }
+
+    #[test]
+    fn timeouts_are_checked_together() {
+        let config = SessionConfig::custom()
+            .advisory_timeout(Duration::from_secs(60))
+            .mandatory_timeout(Duration::from_secs(61));
+        assert_eq!(field_of(config), "mandatory_timeout");
+    }
+
+    #[test]
+    fn source_credentials_default_to_the_environment() {
+        let config = SessionConfig::assume_role(AssumeRole::new(ROLE)).region("us-east-1");
+        assert_eq!(field_of(config.clone()), "source_credentials");
+        let env = |key: &str| match key {
+            "AWS_ACCESS_KEY_ID" => Some("AKIDENV".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
+            _ => None,
+        };
+        let resolved = config.resolve(&env, NOW).expect("valid");
+        match resolved.method {
+            Method::AssumeRole(RoleMethod {
+                source: SourceCredentials::Static(c),
+                ..
+            }) => {
+                assert_eq!(c.access_key_id(), "AKIDENV")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

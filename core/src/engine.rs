@@ -1,0 +1,536 @@
+//! The refresh engine: a sans-IO event loop that owns the cached credential,
+//! decides when to refresh, runs one fetch at a time, and tells its driver
+//! what to do.
+//!
+//! The shape is that of `str0m` and `quinn-proto`. Callers ask with
+//! [`Engine::poll_access`]; the driver takes work from
+//! [`Engine::poll_output`], feeds answers back with
+//! [`Engine::handle_input`], and sleeps until [`Engine::poll_timeout`],
+//! then calls [`Engine::handle_timeout`]. Time is always an argument and the
+//! jitter comes from the seed, so the same inputs give the same outputs.
+//!
+//! Refresh semantics (every adapter shows these):
+//! - fresh: the cached credential, nothing else;
+//! - advisory: the cached credential at once, and one refresh starts unless
+//!   one is running or a failed one is backing off;
+//! - mandatory, expired or none yet: the caller waits for the one refresh in
+//!   flight (starting it if needed) and gets its error if it fails;
+//! - `defer_refresh(false)`: the driver fetches at construction
+//!   ([`Engine::prefetch`]) and a timer refreshes before the advisory
+//!   window, so callers never wait.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use time::OffsetDateTime;
+
+use crate::backoff::{Backoff, Jitter};
+use crate::config::{Method, Resolved, SessionConfig};
+use crate::credentials::Credentials;
+use crate::custom::CustomCredentials;
+use crate::error::{ConfigError, Error, HookError, TransportError};
+use crate::fetch::{Answer, Context, Fetch, Need, Progress};
+use crate::policy::{Freshness, RefreshPolicy, Windows};
+use crate::secret::Secret;
+use crate::sts::StsEndpoint;
+
+/// Identifies one fetch; inputs name the fetch they answer, and a waiting
+/// caller holds the id of the fetch it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FetchId(u64);
+
+/// The answer to a caller asking for credentials.
+#[derive(Debug)]
+pub enum Access {
+    /// Use these; they are valid at the time asked.
+    Ready(Arc<Credentials>),
+    /// Wait for this fetch to finish, then ask again with its id.
+    Pending(FetchId),
+    /// The fetch the caller waited for failed.
+    Failed(Error),
+}
+
+/// Work for the driver, or news for it to pass on.
+#[non_exhaustive]
+pub enum Output {
+    /// Send `request` and answer with [`Input::Response`] or
+    /// [`Input::TransportFailed`].
+    Transmit {
+        /// The fetch this belongs to.
+        fetch: FetchId,
+        /// A signed request; its headers and body hold secrets (the session
+        /// token, an MFA code), so it is never logged.
+        request: http::Request<Vec<u8>>,
+    },
+    /// Ask the MFA token provider for a code for `serial_number`; answer
+    /// with [`Input::MfaToken`].
+    MfaToken {
+        /// The fetch this belongs to.
+        fetch: FetchId,
+        /// The MFA device.
+        serial_number: String,
+    },
+    /// Call the custom credential provider; answer with
+    /// [`Input::Provided`].
+    CallProvider {
+        /// The fetch this belongs to.
+        fetch: FetchId,
+    },
+    /// Get the credentials to sign the STS call with; answer with
+    /// [`Input::SourceCredentials`].
+    SourceCredentials {
+        /// The fetch this belongs to.
+        fetch: FetchId,
+    },
+    /// A refresh succeeded: publish the new [`Snapshot`] and wake waiters.
+    Refreshed {
+        /// The new credentials.
+        credentials: Arc<Credentials>,
+    },
+    /// A refresh failed: wake waiters so they see the error.
+    RefreshFailed {
+        /// Why.
+        error: Error,
+    },
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Transmit { fetch, request } => f
+                .debug_struct("Transmit")
+                .field("fetch", fetch)
+                .field("method", request.method())
+                .field("uri", request.uri())
+                .finish_non_exhaustive(),
+            Output::MfaToken {
+                fetch,
+                serial_number,
+            } => f
+                .debug_struct("MfaToken")
+                .field("fetch", fetch)
+                .field("serial_number", serial_number)
+                .finish(),
+            Output::CallProvider { fetch } => f
+                .debug_struct("CallProvider")
+                .field("fetch", fetch)
+                .finish(),
+            Output::SourceCredentials { fetch } => f
+                .debug_struct("SourceCredentials")
+                .field("fetch", fetch)
+                .finish(),
+            Output::Refreshed { credentials } => f
+                .debug_struct("Refreshed")
+                .field("credentials", credentials)
+                .finish(),
+            Output::RefreshFailed { error } => f
+                .debug_struct("RefreshFailed")
+                .field("error", error)
+                .finish(),
+        }
+    }
+}
+
+/// An answer from the driver.
+#[non_exhaustive]
+pub enum Input {
+    /// The HTTP answer to [`Output::Transmit`], whatever its status.
+    Response {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// Status, headers and body.
+        response: http::Response<Vec<u8>>,
+    },
+    /// [`Output::Transmit`] got no answer.
+    TransportFailed {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// What went wrong.
+        error: TransportError,
+    },
+    /// The MFA token provider's answer, untrimmed.
+    MfaToken {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// The code, or the provider's error.
+        result: Result<Secret, HookError>,
+    },
+    /// The custom provider's answer.
+    Provided {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// The credentials, or the provider's error.
+        result: Result<CustomCredentials, HookError>,
+    },
+    /// The source credentials for an STS call.
+    SourceCredentials {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// The credentials, or why there are none.
+        result: Result<Arc<Credentials>, Error>,
+    },
+}
+
+impl Input {
+    fn into_parts(self) -> (FetchId, Answer) {
+        match self {
+            Input::Response { fetch, response } => (fetch, Answer::Response(response)),
+            Input::TransportFailed { fetch, error } => (fetch, Answer::Transport(error)),
+            Input::MfaToken { fetch, result } => (fetch, Answer::MfaToken(result)),
+            Input::Provided { fetch, result } => (fetch, Answer::Provided(result)),
+            Input::SourceCredentials { fetch, result } => (fetch, Answer::Source(result)),
+        }
+    }
+}
+
+/// What a lock-free reader needs to serve the fresh path without the
+/// engine: the credential and the end of its fresh window.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    credentials: Arc<Credentials>,
+    fresh_until: Option<SystemTime>,
+}
+
+impl Snapshot {
+    /// The credentials if `now` is inside their fresh window.
+    #[inline]
+    pub fn fresh_at(&self, now: SystemTime) -> Option<&Arc<Credentials>> {
+        match self.fresh_until {
+            Some(until) if now >= until => None,
+            _ => Some(&self.credentials),
+        }
+    }
+
+    /// The credentials, fresh or not.
+    pub fn credentials(&self) -> &Arc<Credentials> {
+        &self.credentials
+    }
+}
+
+/// Counters for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Refreshes that produced credentials.
+    pub refreshes: u64,
+    /// Refreshes that failed.
+    pub failed_refreshes: u64,
+    /// Callers that had to wait for a refresh.
+    pub waits: u64,
+    /// Requests and provider calls made on behalf of refreshes.
+    pub upstream_calls: u64,
+    /// The current credential's expiry.
+    pub expiration: Option<OffsetDateTime>,
+}
+
+/// Why a fetch started, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Prefetch,
+    Advisory,
+    Demand,
+    Background,
+}
+
+struct Current {
+    credentials: Arc<Credentials>,
+    /// `None` for credentials that never expire.
+    windows: Option<Windows>,
+}
+
+struct InFlight {
+    id: FetchId,
+    fetch: Fetch,
+}
+
+/// The refresh engine of one session. See the [module docs](self).
+pub struct Engine {
+    method: Method,
+    sts_endpoint: Result<StsEndpoint, ConfigError>,
+    policy: RefreshPolicy,
+    defer_refresh: bool,
+    current: Option<Current>,
+    in_flight: Option<InFlight>,
+    next_id: u64,
+    /// The id and result of the last finished fetch.
+    last: Option<(FetchId, Result<(), Error>)>,
+    backoff: Backoff,
+    /// No advisory or background refresh starts before this.
+    retry_at: Option<OffsetDateTime>,
+    /// Eager mode: when the background refresh starts.
+    background_at: Option<OffsetDateTime>,
+    jitter: Jitter,
+    outputs: VecDeque<Output>,
+    metrics: Metrics,
+}
+
+impl Engine {
+    /// An engine for `config`, checked and completed with the environment
+    /// variables `env` looks up. `seed` drives the jitter.
+    pub fn new(
+        config: SessionConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+        now: OffsetDateTime,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
+        let Resolved {
+            method,
+            policy,
+            defer_refresh,
+            sts_endpoint,
+        } = config.resolve(env, now)?;
+        Ok(Self {
+            method,
+            sts_endpoint,
+            policy,
+            defer_refresh,
+            current: None,
+            in_flight: None,
+            next_id: 0,
+            last: None,
+            backoff: Backoff::default(),
+            retry_at: None,
+            background_at: None,
+            jitter: Jitter::new(seed),
+            outputs: VecDeque::new(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// Whether the session refreshes only when asked.
+    pub fn defers_refresh(&self) -> bool {
+        self.defer_refresh
+    }
+
+    /// The STS endpoint, for `whoami`; an error says why there is none.
+    pub fn sts_endpoint(&self) -> Result<&StsEndpoint, ConfigError> {
+        self.sts_endpoint.as_ref().map_err(Clone::clone)
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
+            expiration: self
+                .current
+                .as_ref()
+                .and_then(|c| c.credentials.expiration()),
+            ..self.metrics
+        }
+    }
+
+    /// The current credential and its fresh window, for lock-free readers.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.current.as_ref().map(|current| Snapshot {
+            credentials: current.credentials.clone(),
+            fresh_until: current.windows.map(|w| SystemTime::from(w.fresh_until())),
+        })
+    }
+
+    /// Starts the first fetch of an eager session without counting a
+    /// waiting caller; wait for the returned id with
+    /// [`poll_access`](Self::poll_access).
+    pub fn prefetch(&mut self, now: OffsetDateTime) -> FetchId {
+        match &self.in_flight {
+            Some(in_flight) => in_flight.id,
+            None => self.start(now, Trigger::Prefetch),
+        }
+    }
+
+    /// A caller asks for credentials at `now`. A first call passes `None`;
+    /// a caller told to wait passes the id it waited for.
+    pub fn poll_access(&mut self, now: OffsetDateTime, waited_for: Option<FetchId>) -> Access {
+        let usable = self
+            .current
+            .as_ref()
+            .map(|c| (c.credentials.clone(), self.freshness(c, now)));
+        match usable {
+            Some((credentials, Freshness::Fresh)) => Access::Ready(credentials),
+            Some((credentials, Freshness::Advisory)) => {
+                if self.in_flight.is_none() && self.retry_at.is_none_or(|at| now >= at) {
+                    self.start(now, Trigger::Advisory);
+                }
+                Access::Ready(credentials)
+            }
+            _ => {
+                if let (Some(waited_for), Some((id, Err(error)))) = (waited_for, &self.last)
+                    && *id >= waited_for
+                {
+                    return Access::Failed(error.clone());
+                }
+                let id = match &self.in_flight {
+                    Some(in_flight) => in_flight.id,
+                    None => self.start(now, Trigger::Demand),
+                };
+                if waited_for.is_none() {
+                    self.metrics.waits += 1;
+                }
+                Access::Pending(id)
+            }
+        }
+    }
+
+    /// The next piece of work or news for the driver.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Feeds in the driver's answer to an earlier output. Answers for a
+    /// fetch that is no longer running are ignored.
+    pub fn handle_input(&mut self, now: OffsetDateTime, input: Input) {
+        let (id, answer) = input.into_parts();
+        let Some(in_flight) = self.in_flight.as_mut().filter(|f| f.id == id) else {
+            tracing::debug!(target: "refresh_session", ?id, "ignoring an answer for a fetch that is not running");
+            return;
+        };
+        let cx = Context {
+            endpoint: &self.sts_endpoint,
+            now,
+        };
+        match in_flight.fetch.advance(&mut self.method, cx, answer) {
+            Some(progress) => self.apply(now, id, progress),
+            None => {
+                tracing::warn!(target: "refresh_session", ?id, "ignoring an answer the fetch did not ask for");
+            }
+        }
+    }
+
+    /// When the driver should call [`handle_timeout`](Self::handle_timeout)
+    /// next, if ever.
+    pub fn poll_timeout(&self) -> Option<OffsetDateTime> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        self.background_at
+    }
+
+    /// The time from [`poll_timeout`](Self::poll_timeout) has come.
+    pub fn handle_timeout(&mut self, now: OffsetDateTime) {
+        if self.in_flight.is_none() && self.background_at.is_some_and(|at| now >= at) {
+            self.background_at = None;
+            self.start(now, Trigger::Background);
+        }
+    }
+
+    fn freshness(&self, current: &Current, now: OffsetDateTime) -> Freshness {
+        match &current.windows {
+            Some(windows) => windows.freshness(now),
+            None => Freshness::Fresh,
+        }
+    }
+
+    fn start(&mut self, now: OffsetDateTime, trigger: Trigger) -> FetchId {
+        let id = FetchId(self.next_id);
+        self.next_id += 1;
+        tracing::debug!(target: "refresh_session", ?id, ?trigger, "refresh started");
+        let cx = Context {
+            endpoint: &self.sts_endpoint,
+            now,
+        };
+        let (fetch, progress) = Fetch::start(&mut self.method, cx);
+        self.in_flight = Some(InFlight { id, fetch });
+        self.apply(now, id, progress);
+        id
+    }
+
+    fn apply(&mut self, now: OffsetDateTime, fetch: FetchId, progress: Progress) {
+        let output = match progress {
+            Progress::Done(result) => return self.finish(now, fetch, result),
+            Progress::Need(Need::Transmit(request)) => {
+                let request = *request;
+                self.metrics.upstream_calls += 1;
+                Output::Transmit { fetch, request }
+            }
+            Progress::Need(Need::Provider) => {
+                self.metrics.upstream_calls += 1;
+                Output::CallProvider { fetch }
+            }
+            Progress::Need(Need::MfaToken { serial }) => Output::MfaToken {
+                fetch,
+                serial_number: serial,
+            },
+            Progress::Need(Need::Source) => Output::SourceCredentials { fetch },
+        };
+        self.outputs.push_back(output);
+    }
+
+    fn finish(&mut self, now: OffsetDateTime, id: FetchId, result: Result<Credentials, Error>) {
+        self.in_flight = None;
+        let result = result.and_then(|credentials| match credentials.expiration() {
+            Some(expiration) if expiration <= now => Err(Error::ExpiredCredentials {
+                origin: self.method.origin(),
+                expiration,
+                now,
+            }),
+            _ => Ok(credentials),
+        });
+        match result {
+            Ok(credentials) => self.succeed(now, id, credentials),
+            Err(error) => self.fail(now, id, error),
+        }
+    }
+
+    fn succeed(&mut self, now: OffsetDateTime, id: FetchId, credentials: Credentials) {
+        let credentials = Arc::new(credentials);
+        let windows = credentials
+            .expiration()
+            .map(|expiration| self.policy.windows(now, expiration));
+        tracing::info!(
+            target: "refresh_session",
+            access_key_id = credentials.access_key_id(),
+            expiration = ?credentials.expiration(),
+            "credentials refreshed"
+        );
+        self.metrics.refreshes += 1;
+        self.backoff.reset();
+        self.retry_at = None;
+        self.background_at = match (&windows, self.defer_refresh) {
+            (Some(windows), false) => Some(windows.background_refresh_at(self.jitter.next_unit())),
+            _ => None,
+        };
+        self.current = Some(Current {
+            credentials: credentials.clone(),
+            windows,
+        });
+        self.last = Some((id, Ok(())));
+        self.outputs.push_back(Output::Refreshed { credentials });
+    }
+
+    fn fail(&mut self, now: OffsetDateTime, id: FetchId, error: Error) {
+        tracing::warn!(target: "refresh_session", %error, "refresh failed");
+        self.metrics.failed_refreshes += 1;
+        let delay = self.backoff.fail(self.time_to_act(now), &mut self.jitter);
+        self.retry_at = Some(now + delay);
+        if !self.defer_refresh {
+            self.background_at = self.retry_at;
+        }
+        self.last = Some((id, Err(error.clone())));
+        self.outputs.push_back(Output::RefreshFailed { error });
+    }
+
+    /// How long until things get worse: the mandatory window if the cached
+    /// credential is not in it yet, else its expiry.
+    fn time_to_act(&self, now: OffsetDateTime) -> Duration {
+        let Some(windows) = self.current.as_ref().and_then(|c| c.windows) else {
+            return Duration::MAX;
+        };
+        let deadline = if now < windows.mandatory_at() {
+            windows.mandatory_at()
+        } else {
+            windows.expires_at()
+        };
+        (deadline - now).try_into().unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("method", &self.method.origin())
+            .field("defer_refresh", &self.defer_refresh)
+            .field("in_flight", &self.in_flight.as_ref().map(|f| f.id))
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}

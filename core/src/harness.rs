@@ -1,0 +1,338 @@
+//! A test harness for the engine: a virtual clock that steps to the next
+//! wake-up, a scripted upstream that answers or fails, and bounded drives.
+//!
+//! [`Sim`] holds an [`Engine`], the simulated time, and the work the engine
+//! asked for that has not been answered yet. Tests interleave caller
+//! requests, answers and clock steps in any order they like; nothing here
+//! reads a real clock or sleeps. The response builders are public so that
+//! loopback servers can answer in the same wire format.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::SessionConfig;
+use crate::credentials::Credentials;
+use crate::custom::CustomCredentials;
+use crate::engine::{Access, Engine, FetchId, Input, Output};
+use crate::error::{HookError, TransportError, TransportErrorKind};
+use crate::secret::Secret;
+
+/// How the scripted upstream answers one piece of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Success: credentials that live this long from the time of the answer
+    /// (for MFA and source requests: a valid code, valid source keys).
+    Credentials(Duration),
+    /// STS throttles (HTTP 400 `Throttling`); providers fail.
+    Throttled,
+    /// STS denies access (HTTP 403 `AccessDenied`); providers fail.
+    Denied,
+    /// The connection fails (a transport error); providers fail.
+    Unreachable,
+}
+
+/// A piece of work the engine asked for.
+#[derive(Debug)]
+pub enum Work {
+    /// An HTTP request to answer.
+    Transmit(FetchId, Box<http::Request<Vec<u8>>>),
+    /// An MFA code to supply.
+    MfaToken(FetchId),
+    /// A custom provider call to answer.
+    Provider(FetchId),
+    /// Source credentials to supply.
+    Source(FetchId),
+}
+
+/// A credential the scripted upstream handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// Its access key id (`ASIASIM00000001`, counting up).
+    pub access_key_id: String,
+    /// When it was handed out.
+    pub at: OffsetDateTime,
+    /// When it expires.
+    pub expires: OffsetDateTime,
+}
+
+/// An engine on a virtual clock with a scripted upstream.
+pub struct Sim {
+    engine: Engine,
+    now: OffsetDateTime,
+    pending: VecDeque<Work>,
+    news: Vec<Output>,
+    issued: Vec<Issued>,
+}
+
+/// A fixed MFA code the simulated provider returns.
+pub const MFA_CODE: &str = "123456";
+
+impl Sim {
+    /// A simulation of `config` starting at `start`, with no environment.
+    pub fn new(
+        config: SessionConfig,
+        start: OffsetDateTime,
+        seed: u64,
+    ) -> Result<Self, crate::ConfigError> {
+        let engine = Engine::new(config, &|_| None, start, seed)?;
+        Ok(Self {
+            engine,
+            now: start,
+            pending: VecDeque::new(),
+            news: Vec::new(),
+            issued: Vec::new(),
+        })
+    }
+
+    /// The engine, for inspection.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> OffsetDateTime {
+        self.now
+    }
+
+    /// A caller asks for credentials (first time).
+    pub fn call(&mut self) -> Access {
+        let access = self.engine.poll_access(self.now, None);
+        self.collect();
+        access
+    }
+
+    /// A caller that was told to wait for `fetch` asks again.
+    pub fn recall(&mut self, fetch: FetchId) -> Access {
+        let access = self.engine.poll_access(self.now, Some(fetch));
+        self.collect();
+        access
+    }
+
+    /// Starts an eager session's first fetch.
+    pub fn prefetch(&mut self) -> FetchId {
+        let id = self.engine.prefetch(self.now);
+        self.collect();
+        id
+    }
+
+    /// How many pieces of work await an answer.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The unanswered work, oldest first.
+    pub fn pending_work(&self) -> impl Iterator<Item = &Work> {
+        self.pending.iter()
+    }
+
+    /// Answers the oldest unanswered work with `reply`; `false` if there was
+    /// none.
+    pub fn answer(&mut self, reply: Reply) -> bool {
+        let Some(work) = self.pending.pop_front() else {
+            return false;
+        };
+        let input = self.input_for(work, reply);
+        self.engine.handle_input(self.now, input);
+        self.collect();
+        true
+    }
+
+    /// Answers work with `reply` until none is left, at most `limit` times;
+    /// returns how many were answered.
+    pub fn settle(&mut self, reply: Reply, limit: usize) -> usize {
+        (0..limit).take_while(|_| self.answer(reply)).count()
+    }
+
+    /// Moves the clock forward by `by`, stopping at every engine timeout on
+    /// the way to fire it.
+    pub fn advance(&mut self, by: Duration) {
+        let target = self.now + by;
+        while let Some(at) = self.engine.poll_timeout().filter(|at| *at <= target) {
+            self.now = self.now.max(at);
+            self.engine.handle_timeout(self.now);
+            self.collect();
+            if self.engine.poll_timeout() == Some(at) {
+                break; // the engine kept the same timer; do not spin
+            }
+        }
+        self.now = target;
+    }
+
+    /// Moves the clock to the engine's next timeout if there is one within
+    /// `limit`; returns whether it did.
+    pub fn step_to_timeout(&mut self, limit: Duration) -> bool {
+        match self.engine.poll_timeout() {
+            Some(at) if at <= self.now + limit => {
+                self.now = self.now.max(at);
+                self.engine.handle_timeout(self.now);
+                self.collect();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every credential handed out so far, oldest first.
+    pub fn issued(&self) -> &[Issued] {
+        &self.issued
+    }
+
+    /// Takes the `Refreshed` / `RefreshFailed` outputs seen so far.
+    pub fn take_news(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.news)
+    }
+
+    fn collect(&mut self) {
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                Output::Transmit { fetch, request } => self
+                    .pending
+                    .push_back(Work::Transmit(fetch, Box::new(request))),
+                Output::MfaToken { fetch, .. } => self.pending.push_back(Work::MfaToken(fetch)),
+                Output::CallProvider { fetch } => self.pending.push_back(Work::Provider(fetch)),
+                Output::SourceCredentials { fetch } => self.pending.push_back(Work::Source(fetch)),
+                news => self.news.push(news),
+            }
+        }
+    }
+
+    fn input_for(&mut self, work: Work, reply: Reply) -> Input {
+        let failure = || HookError::new(format!("scripted failure: {reply:?}"));
+        match (work, reply) {
+            (Work::Transmit(fetch, _), Reply::Credentials(lifetime)) => Input::Response {
+                fetch,
+                response: assume_role_response(&self.issue(lifetime)),
+            },
+            (Work::Transmit(fetch, _), Reply::Throttled) => Input::Response {
+                fetch,
+                response: error_response(400, "Throttling", "Rate exceeded"),
+            },
+            (Work::Transmit(fetch, _), Reply::Denied) => Input::Response {
+                fetch,
+                response: error_response(
+                    403,
+                    "AccessDenied",
+                    "not authorized to perform sts:AssumeRole",
+                ),
+            },
+            (Work::Transmit(fetch, _), Reply::Unreachable) => Input::TransportFailed {
+                fetch,
+                error: TransportError::new(TransportErrorKind::Connect, "connection refused"),
+            },
+            (Work::Provider(fetch), Reply::Credentials(lifetime)) => Input::Provided {
+                fetch,
+                result: Ok(CustomCredentials::from(self.issue(lifetime))),
+            },
+            (Work::Provider(fetch), _) => Input::Provided {
+                fetch,
+                result: Err(failure()),
+            },
+            (Work::MfaToken(fetch), Reply::Credentials(_)) => Input::MfaToken {
+                fetch,
+                result: Ok(Secret::new(MFA_CODE)),
+            },
+            (Work::MfaToken(fetch), _) => Input::MfaToken {
+                fetch,
+                result: Err(failure()),
+            },
+            (Work::Source(fetch), Reply::Credentials(_)) => Input::SourceCredentials {
+                fetch,
+                result: Ok(Arc::new(Credentials::new(
+                    "AKIDSOURCE",
+                    "source-secret",
+                    None,
+                    None,
+                ))),
+            },
+            (Work::Source(fetch), _) => Input::SourceCredentials {
+                fetch,
+                result: Err(crate::Error::Signing("scripted source failure".into())),
+            },
+        }
+    }
+
+    fn issue(&mut self, lifetime: Duration) -> Credentials {
+        let n = self.issued.len() + 1;
+        let issued = Issued {
+            access_key_id: format!("ASIASIM{n:08}"),
+            at: self.now,
+            expires: self.now + lifetime,
+        };
+        let credentials = Credentials::new(
+            issued.access_key_id.clone(),
+            Secret::new(format!("secret-{n}")),
+            Some(Secret::new(format!("token-{n}"))),
+            Some(issued.expires),
+        );
+        self.issued.push(issued);
+        credentials
+    }
+}
+
+/// An STS `AssumeRole` success answer carrying `credentials`, as AWS
+/// formats it.
+pub fn assume_role_response(credentials: &Credentials) -> http::Response<Vec<u8>> {
+    let expiration = credentials
+        .expiration()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    let token = credentials
+        .session_token()
+        .map(Secret::expose)
+        .unwrap_or_default();
+    let body = format!(
+        r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/sim/session</Arn>
+      <AssumedRoleId>AROASIMULATED:session</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>{}</AccessKeyId>
+      <SecretAccessKey>{}</SecretAccessKey>
+      <SessionToken>{}</SessionToken>
+      <Expiration>{}</Expiration>
+    </Credentials>
+    <PackedPolicySize>6</PackedPolicySize>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#,
+        escape(credentials.access_key_id()),
+        escape(credentials.secret_access_key().expose()),
+        escape(token),
+        expiration,
+    );
+    xml_response(200, body)
+}
+
+/// An STS `ErrorResponse`, as AWS formats it.
+pub fn error_response(status: u16, code: &str, message: &str) -> http::Response<Vec<u8>> {
+    let body = format!(
+        r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error>
+  <RequestId>4d5b3c1e-0000-4000-8000-000000000000</RequestId>
+</ErrorResponse>"#,
+        escape(code),
+        escape(message)
+    );
+    xml_response(status, body)
+}
+
+fn xml_response(status: u16, body: String) -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(body.into_bytes());
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/xml"),
+    );
+    response
+}
+
+fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}

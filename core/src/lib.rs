@@ -1,0 +1,85 @@
+//! The sans-IO engine of refresh-session: AWS temporary credentials that
+//! never go stale.
+//!
+//! This crate does no IO. It reads no clock, opens no socket or file, starts
+//! no thread or process. Time comes in as `now`, randomness as a seed, and
+//! the [`Engine`] says what it needs (send this signed STS request, ask for
+//! an MFA code, call the custom provider, wake me at this time) and is told
+//! the answers. That makes every decision reproducible, testable over a
+//! simulated clock, and shared by every adapter:
+//! `refresh-session-blocking` (threads and `ureq`) and the async adapters
+//! drive this same engine.
+//!
+//! # Example: driving the engine by hand
+//!
+//! ```
+//! use refresh_session_core::custom::CustomCredentials;
+//! use refresh_session_core::engine::{Access, Engine, Input, Output};
+//! use refresh_session_core::SessionConfig;
+//! use time::macros::datetime;
+//!
+//! let now = datetime!(2030-01-01 0:00 UTC);
+//! let no_env = |_: &str| None;
+//! let mut engine = Engine::new(SessionConfig::custom(), &no_env, now, 42)?;
+//!
+//! // No credential yet: the caller has to wait for a fetch.
+//! let Access::Pending(fetch) = engine.poll_access(now, None) else {
+//!     unreachable!("a new session has nothing cached");
+//! };
+//!
+//! // The driver performs what the engine asks for.
+//! while let Some(output) = engine.poll_output() {
+//!     match output {
+//!         Output::CallProvider { fetch } => {
+//!             let result = CustomCredentials::new()
+//!                 .access_key_id("ASIAEXAMPLE")
+//!                 .secret_access_key("secret")
+//!                 .session_token("token")
+//!                 .expiration_rfc3339("2030-01-01T01:00:00Z");
+//!             engine.handle_input(now, Input::Provided { fetch, result: Ok(result) });
+//!         }
+//!         Output::Refreshed { .. } => {} // a driver publishes and wakes waiters here
+//!         other => unreachable!("a custom session asks for nothing else: {other:?}"),
+//!     }
+//! }
+//!
+//! let Access::Ready(credentials) = engine.poll_access(now, Some(fetch)) else {
+//!     unreachable!("the fetch succeeded");
+//! };
+//! assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
+//! assert_eq!(engine.metrics().refreshes, 1);
+//! # Ok::<(), refresh_session_core::ConfigError>(())
+//! ```
+//!
+//! # Modules
+//!
+//! - [`engine`]: the event loop; [`policy`]: when to refresh;
+//! - [`sts`]: `AssumeRole` and `GetCallerIdentity`; [`sign`]: SigV4;
+//! - [`mfa`], [`custom`], [`source`]: MFA codes, custom providers, and the
+//!   credentials that sign STS calls;
+//! - [`config`]: what a session is built from; [`error`]: what can fail.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backoff;
+pub mod config;
+pub mod credentials;
+pub mod custom;
+pub mod engine;
+pub mod error;
+mod fetch;
+#[cfg(feature = "harness")]
+pub mod harness;
+pub mod mfa;
+pub mod policy;
+pub mod secret;
+pub mod sign;
+pub mod source;
+pub mod sts;
+mod validate;
+mod xml;
+
+pub use config::{SessionConfig, SessionOptions};
+pub use credentials::Credentials;
+pub use error::{ConfigError, Error};
+pub use secret::Secret;
