@@ -36,6 +36,11 @@ use crate::policy::{Freshness, RefreshPolicy, Windows};
 use crate::secret::Secret;
 use crate::sts::StsEndpoint;
 
+/// The largest response body a driver reads; past it the driver reports
+/// [`TransportErrorKind::TooLarge`](crate::error::TransportErrorKind::TooLarge).
+/// STS and credential endpoints answer in a few kilobytes.
+pub const MAX_RESPONSE_BYTES: u64 = 1 << 20;
+
 /// Identifies one fetch; inputs name the fetch they answer, and a waiting
 /// caller holds the id of the fetch it waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -374,6 +379,12 @@ impl Engine {
     /// The next piece of work or news for the driver.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// Whether [`poll_output`](Self::poll_output) has something, so a
+    /// caller knows to wake or start its driver.
+    pub fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
     }
 
     /// Feeds in the driver's answer to an earlier output. Answers for a

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::custom::ProviderError;
-use crate::mfa::MfaError;
+pub use crate::custom::ProviderError;
+pub use crate::mfa::MfaError;
 
 /// A configuration value that cannot work: names the field and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +23,9 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(field: &'static str, problem: impl Into<String>) -> Self {
+    /// An error for `field`; `problem` says what is wrong and what to do.
+    /// Adapters use it for their own options.
+    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
         Self {
             field,
             problem: problem.into(),

@@ -3,7 +3,7 @@
 //!
 //! This crate does no IO. It reads no clock, opens no socket or file, starts
 //! no thread or process. Time comes in as `now`, randomness as a seed, and
-//! the [`Engine`] says what it needs (send this signed STS request, ask for
+//! the [`Engine`](engine::Engine) says what it needs (send this signed STS request, ask for
 //! an MFA code, call the custom provider, wake me at this time) and is told
 //! the answers. That makes every decision reproducible, testable over a
 //! simulated clock, and shared by every adapter:
@@ -72,6 +72,7 @@ mod fetch;
 pub mod harness;
 pub mod mfa;
 pub mod policy;
+mod query;
 pub mod secret;
 pub mod sign;
 pub mod source;

@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::credentials::Credentials;
 use crate::error::{ConfigError, Error, ErrorCode, ServiceError};
 use crate::mfa;
+use crate::query::Form;
 use crate::secret::Secret;
 use crate::sign::sign_request;
 use crate::validate::{charset, count, length, name_char, text_char};
@@ -298,10 +299,8 @@ impl AssumeRole {
 
     /// The query-protocol form fields, `TokenCode` last.
     fn form(&self, token_code: Option<&Secret>) -> String {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", "AssumeRole")
-            .append_pair("Version", API_VERSION)
-            .append_pair("RoleArn", &self.role_arn);
+        let mut form = Form::new("AssumeRole", API_VERSION);
+        form.push("RoleArn", &self.role_arn);
         let optional = [
             ("RoleSessionName", self.role_session_name.as_deref()),
             ("ExternalId", self.external_id.as_deref()),
@@ -311,34 +310,31 @@ impl AssumeRole {
         ];
         for (name, value) in optional {
             if let Some(value) = value {
-                form.append_pair(name, value);
+                form.push(name, value);
             }
         }
         if let Some(duration) = self.duration {
-            form.append_pair("DurationSeconds", &duration.as_secs().to_string());
+            form.push("DurationSeconds", &duration.as_secs().to_string());
         }
-        for (i, arn) in self.policy_arns.iter().enumerate() {
-            form.append_pair(&format!("PolicyArns.member.{}.arn", i + 1), arn);
+        for (i, arn) in (1..).zip(&self.policy_arns) {
+            form.push(&format!("PolicyArns.member.{i}.arn"), arn);
         }
-        for (i, (key, value)) in self.tags.iter().enumerate() {
-            form.append_pair(&format!("Tags.member.{}.Key", i + 1), key);
-            form.append_pair(&format!("Tags.member.{}.Value", i + 1), value);
+        for (i, (key, value)) in (1..).zip(&self.tags) {
+            form.push(&format!("Tags.member.{i}.Key"), key);
+            form.push(&format!("Tags.member.{i}.Value"), value);
         }
-        for (i, key) in self.transitive_tag_keys.iter().enumerate() {
-            form.append_pair(&format!("TransitiveTagKeys.member.{}", i + 1), key);
+        for (i, key) in (1..).zip(&self.transitive_tag_keys) {
+            form.push(&format!("TransitiveTagKeys.member.{i}"), key);
         }
-        for (i, (arn, assertion)) in self.provided_contexts.iter().enumerate() {
-            form.append_pair(
-                &format!("ProvidedContexts.member.{}.ProviderArn", i + 1),
-                arn,
-            );
-            form.append_pair(
-                &format!("ProvidedContexts.member.{}.ContextAssertion", i + 1),
+        for (i, (arn, assertion)) in (1..).zip(&self.provided_contexts) {
+            form.push(&format!("ProvidedContexts.member.{i}.ProviderArn"), arn);
+            form.push(
+                &format!("ProvidedContexts.member.{i}.ContextAssertion"),
                 assertion,
             );
         }
         if let Some(code) = token_code {
-            form.append_pair("TokenCode", code.expose());
+            form.push("TokenCode", code.expose());
         }
         form.finish()
     }
@@ -577,10 +573,7 @@ pub fn caller_identity_request(
     credentials: &Credentials,
     now: OffsetDateTime,
 ) -> Result<http::Request<Vec<u8>>, Error> {
-    let form = form_urlencoded::Serializer::new(String::new())
-        .append_pair("Action", "GetCallerIdentity")
-        .append_pair("Version", API_VERSION)
-        .finish();
+    let form = Form::new("GetCallerIdentity", API_VERSION).finish();
     endpoint.post(form, credentials, now)
 }
 

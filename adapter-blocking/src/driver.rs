@@ -1,0 +1,252 @@
+//! The thread side of a session: the lock-free fresh path, callers waiting
+//! on a condition variable, and the loop that performs what the engine asks
+//! for.
+//!
+//! Callers never do IO. A refresh runs on a driver thread: in deferred
+//! mode one is started when the engine has work and none is running, and it
+//! ends when the work is done; in eager mode one background thread lives as
+//! long as the session and also sleeps until the engine's next timeout.
+//! The lock is never held across IO or user code.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
+use refresh_session_core::{ConfigError, Credentials, Error};
+use time::OffsetDateTime;
+
+use crate::hooks::Hooks;
+use crate::transport::Transport;
+
+const THREAD_NAME: &str = "refresh-session";
+
+/// What the session handles and its driver threads share.
+pub(crate) struct Shared {
+    snapshot: ArcSwapOption<Snapshot>,
+    state: Mutex<State>,
+    changed: Condvar,
+    hooks: Hooks,
+    pub(crate) transport: Transport,
+    eager: bool,
+}
+
+struct State {
+    engine: Engine,
+    /// A driver thread is running (always, in eager mode).
+    driving: bool,
+    /// The last handle is gone: drivers stop.
+    closed: bool,
+}
+
+type Guard<'a> = MutexGuard<'a, State>;
+
+/// The wall clock, as the engine takes it.
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::from(SystemTime::now())
+}
+
+impl Shared {
+    pub(crate) fn new(engine: Engine, hooks: Hooks, transport: Transport) -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: ArcSwapOption::empty(),
+            eager: !engine.defers_refresh(),
+            state: Mutex::new(State {
+                engine,
+                driving: false,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            hooks,
+            transport,
+        })
+    }
+
+    /// Credentials valid now: from the snapshot without a lock while they
+    /// are fresh, else through the engine.
+    #[inline]
+    pub(crate) fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
+        if let Some(snapshot) = &*self.snapshot.load()
+            && let Some(credentials) = snapshot.fresh_at(SystemTime::now())
+        {
+            return Ok(credentials.clone());
+        }
+        self.wait(self.lock(), None)
+    }
+
+    /// Starts the background thread and the first fetch of an eager
+    /// session, and waits for that fetch.
+    pub(crate) fn start_eager(self: &Arc<Self>) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.driving = true;
+        let shared = Arc::clone(self);
+        thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || shared.drive())
+            .map_err(|e| {
+                ConfigError::new(
+                    "defer_refresh",
+                    format!("the background refresh thread could not be started ({e}); use defer_refresh(true)"),
+                )
+            })?;
+        let id = state.engine.prefetch(now());
+        self.wait(state, Some(id)).map(|_| ())
+    }
+
+    /// Stops the drivers; called when the last handle drops.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn defers_refresh(&self) -> bool {
+        !self.eager
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        self.lock().engine.metrics()
+    }
+
+    pub(crate) fn sts_endpoint(
+        &self,
+    ) -> Result<refresh_session_core::sts::StsEndpoint, ConfigError> {
+        self.lock().engine.sts_endpoint().cloned()
+    }
+
+    fn lock(&self) -> Guard<'_> {
+        // The engine never panics and user code runs unlocked, so a poisoned
+        // lock still guards a consistent engine.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks the engine until it hands out credentials or an error, waiting
+    /// for the driver between asks.
+    fn wait<'a>(
+        self: &'a Arc<Self>,
+        mut state: Guard<'a>,
+        mut waited_for: Option<FetchId>,
+    ) -> Result<Arc<Credentials>, Error> {
+        loop {
+            let access = state.engine.poll_access(now(), waited_for);
+            state = self.wake_driver(state);
+            match access {
+                Access::Ready(credentials) => return Ok(credentials),
+                Access::Failed(error) => return Err(error),
+                Access::Pending(id) => {
+                    waited_for = Some(id);
+                    state = self
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+
+    /// Makes sure a driver will take the engine's queued work.
+    fn wake_driver<'a>(self: &'a Arc<Self>, mut state: Guard<'a>) -> Guard<'a> {
+        if !state.engine.has_output() {
+            return state;
+        }
+        if state.driving {
+            self.changed.notify_all();
+            return state;
+        }
+        state.driving = true;
+        let shared = Arc::clone(self);
+        match thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || shared.drive())
+        {
+            Ok(_) => state,
+            Err(error) => {
+                tracing::warn!(target: "refresh_session", %error, "no refresh thread; refreshing on the caller's thread");
+                drop(state);
+                Arc::clone(self).drive();
+                self.lock()
+            }
+        }
+    }
+
+    /// Performs the engine's work until there is none (deferred mode) or
+    /// the session closes (eager mode).
+    fn drive(self: Arc<Self>) {
+        let mut state = self.lock();
+        while !state.closed {
+            let now = now();
+            if state.engine.poll_timeout().is_some_and(|at| at <= now) {
+                state.engine.handle_timeout(now);
+            }
+            if let Some(output) = state.engine.poll_output() {
+                state = self.perform(state, output);
+                continue;
+            }
+            if !self.eager {
+                break;
+            }
+            state = match state.engine.poll_timeout() {
+                Some(at) => {
+                    let sleep = Duration::try_from(at - now).unwrap_or_default();
+                    self.changed
+                        .wait_timeout(state, sleep)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+        state.driving = false;
+    }
+
+    /// Does one piece of work with the lock released, and feeds the answer
+    /// back.
+    fn perform<'a>(&'a self, state: Guard<'a>, output: Output) -> Guard<'a> {
+        let input = match output {
+            Output::Refreshed { .. } => {
+                self.snapshot.store(state.engine.snapshot().map(Arc::new));
+                self.changed.notify_all();
+                return state;
+            }
+            Output::RefreshFailed { .. } => {
+                self.changed.notify_all();
+                return state;
+            }
+            Output::Transmit { fetch, request } => {
+                drop(state);
+                match self.transport.send(request) {
+                    Ok(response) => Input::Response { fetch, response },
+                    Err(error) => Input::TransportFailed { fetch, error },
+                }
+            }
+            Output::MfaToken {
+                fetch,
+                serial_number,
+            } => {
+                drop(state);
+                let result = self.hooks.mfa_token(&serial_number);
+                Input::MfaToken { fetch, result }
+            }
+            Output::CallProvider { fetch } => {
+                drop(state);
+                let result = self.hooks.provide();
+                Input::Provided { fetch, result }
+            }
+            Output::SourceCredentials { fetch } => {
+                drop(state);
+                let result = self.hooks.source();
+                Input::SourceCredentials { fetch, result }
+            }
+            other => {
+                tracing::error!(target: "refresh_session", ?other, "this driver does not know the engine's request");
+                return state;
+            }
+        };
+        let mut state = self.lock();
+        state.engine.handle_input(now(), input);
+        state
+    }
+}

@@ -1,0 +1,91 @@
+//! The user code a session calls on the engine's behalf: MFA token
+//! providers (closures or commands), custom credential providers, and a
+//! source session for role chaining. A panic in user code becomes an error
+//! for the refresh; it never takes the driver thread down with waiters
+//! still waiting.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use refresh_session_core::custom::CustomCredentials;
+use refresh_session_core::error::HookError;
+use refresh_session_core::{ConfigError, Credentials, Error, Secret};
+
+use crate::mfa_command::MfaCommand;
+use crate::session::RefreshableSession;
+
+/// The error type user hooks return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type MfaClosure = dyn Fn(&str) -> Result<String, BoxError> + Send + Sync;
+type CustomClosure = dyn Fn() -> Result<CustomCredentials, BoxError> + Send + Sync;
+
+/// Where MFA codes come from.
+#[derive(Clone)]
+pub(crate) enum MfaHook {
+    Closure(Arc<MfaClosure>),
+    Command(MfaCommand),
+}
+
+/// The hooks of one session.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    pub(crate) mfa: Option<MfaHook>,
+    pub(crate) custom: Option<Arc<CustomClosure>>,
+    pub(crate) source: Option<RefreshableSession>,
+}
+
+impl Hooks {
+    /// A code for the MFA device `serial`.
+    pub(crate) fn mfa_token(&self, serial: &str) -> Result<Secret, HookError> {
+        match &self.mfa {
+            Some(MfaHook::Closure(provider)) => guarded("MFA token provider", || provider(serial))
+                .map(Secret::new)
+                .map_err(HookError::new),
+            Some(MfaHook::Command(command)) => command.run().map_err(HookError::new),
+            None => Err(HookError::new("no MFA token provider is set")),
+        }
+    }
+
+    /// The custom provider's answer.
+    pub(crate) fn provide(&self) -> Result<CustomCredentials, HookError> {
+        match &self.custom {
+            Some(provider) => {
+                guarded("custom credential provider", || provider()).map_err(HookError::new)
+            }
+            None => Err(HookError::new("no custom credential provider is set")),
+        }
+    }
+
+    /// The source session's current credentials.
+    pub(crate) fn source(&self) -> Result<Arc<Credentials>, Error> {
+        match &self.source {
+            Some(session) => session.credentials(),
+            None => Err(ConfigError::new(
+                "source_session",
+                "source credentials were asked for, but no source session is set",
+            )
+            .into()),
+        }
+    }
+}
+
+/// Runs user code, turning a panic into an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, BoxError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(format!("the {what} panicked").into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_hook_is_an_error() {
+        let hooks = Hooks {
+            mfa: Some(MfaHook::Closure(Arc::new(|_| panic!("boom")))),
+            ..Hooks::default()
+        };
+        let error = hooks.mfa_token("serial").expect_err("a panic is an error");
+        assert_eq!(error.to_string(), "the MFA token provider panicked");
+    }
+}

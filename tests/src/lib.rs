@@ -1,0 +1,7 @@
+//! Test peers for refresh-session's integration tests: moto's STS server,
+//! started and bootstrapped per test, and the project's own loopback
+//! servers. Every server binds 127.0.0.1 and is stopped when dropped.
+
+pub mod http_server;
+pub mod moto;
+pub mod sts_server;
