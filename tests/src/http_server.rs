@@ -201,11 +201,7 @@ fn read_request(
                 return Err(io::Error::other("request head too large"));
             }
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if is_idle_check(&e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -236,6 +232,14 @@ fn read_request(
     }))
 }
 
+/// Whether a read error is only the idle-check timeout.
+fn is_idle_check(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// `read_exact` that tolerates the idle-check timeouts.
 fn read_exact_patiently(
     reader: &mut impl Read,
@@ -249,11 +253,7 @@ fn read_exact_patiently(
         match reader.read(buf) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => buf = &mut buf[n..],
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if is_idle_check(&e) => {}
             Err(e) => return Err(e),
         }
     }
