@@ -11,8 +11,8 @@ use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::error::HookError;
 use refresh_session_core::{ConfigError, Credentials, Error, Secret};
 
-use crate::mfa_command::MfaCommand;
 use crate::session::RefreshableSession;
+use refresh_session_io::MfaCommand;
 
 /// The error type user hooks return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -67,7 +67,6 @@
 
 mod driver;
 mod hooks;
-mod mfa_command;
 mod session;
 mod transport;
 

@@ -16,8 +16,8 @@ use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, Sessi
 
 use crate::driver::{Shared, now};
 use crate::hooks::{BoxError, Hooks, MfaHook};
-use crate::mfa_command::MfaCommand;
 use crate::transport::{Timeouts, Transport};
+use refresh_session_io::MfaCommand;
 
 /// A source of AWS credentials that keeps them fresh.
 ///

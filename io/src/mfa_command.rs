@@ -21,7 +21,7 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// A command that prints an MFA code.
 #[derive(Debug, Clone)]
-pub(crate) struct MfaCommand {
+pub struct MfaCommand {
     program: OsString,
     args: Vec<OsString>,
     timeout: Duration,
@@ -29,11 +29,15 @@ pub(crate) struct MfaCommand {
 
 impl MfaCommand {
     /// The default timeout leaves time to find and touch a hardware key.
-    pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-    /// `None` if `argv` is empty.
-    pub(crate) fn new(argv: Vec<OsString>) -> Option<Self> {
-        let mut argv = argv.into_iter();
+    /// The command `argv` (program first); `None` if `argv` is empty.
+    pub fn new<I, S>(argv: I) -> Option<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let mut argv = argv.into_iter().map(Into::into);
         Some(Self {
             program: argv.next()?,
             args: argv.collect(),
@@ -41,12 +45,13 @@ impl MfaCommand {
         })
     }
 
-    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+    /// How long the command may run before it is killed.
+    pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 
     /// Runs the command and returns the code it printed.
-    pub(crate) fn run(&self) -> Result<Secret, MfaError> {
+    pub fn run(&self) -> Result<Secret, MfaError> {
         let program = self.program.to_string_lossy().into_owned();
         let fail = |problem: String| MfaError::Command {
             program: program.clone(),
@@ -103,7 +108,7 @@ mod tests {
     use super::*;
 
     fn sh(script: &str) -> MfaCommand {
-        MfaCommand::new(vec!["sh".into(), "-c".into(), script.into()]).expect("non-empty argv")
+        MfaCommand::new(["sh", "-c", script]).expect("non-empty argv")
     }
 
     #[test]
@@ -131,7 +136,7 @@ mod tests {
                 other => panic!("{script}: {other:?}"),
             }
         }
-        let missing = MfaCommand::new(vec!["/nonexistent/mfa-tool".into()]).expect("argv");
+        let missing = MfaCommand::new(["/nonexistent/mfa-tool"]).expect("argv");
         assert!(
             matches!(missing.run(), Err(MfaError::Command { problem, .. }) if problem.contains("could not be started"))
         );
@@ -152,6 +157,6 @@ mod tests {
 
     #[test]
     fn an_empty_argv_is_refused() {
-        assert!(MfaCommand::new(Vec::new()).is_none());
+        assert!(MfaCommand::new(Vec::<OsString>::new()).is_none());
     }
 }
