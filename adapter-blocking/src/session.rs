@@ -1,22 +1,20 @@
 //! `RefreshableSession`, the blocking session, and its builder.
 
 use std::collections::hash_map::RandomState;
-use std::ffi::OsString;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::Duration;
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::{Engine, Metrics};
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
-use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
+use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 
 use crate::driver::{Shared, now};
 use crate::hooks::{BoxError, Hooks, MfaHook};
-use crate::transport::{Timeouts, Transport};
+use crate::transport::Transport;
 use refresh_session_io::MfaCommand;
 
 /// A source of AWS credentials that keeps them fresh.
@@ -108,8 +106,6 @@ impl fmt::Debug for RefreshableSession {
 pub struct Builder {
     config: SessionConfig,
     hooks: Hooks,
-    mfa_command: Option<(Vec<OsString>, Option<Duration>)>,
-    timeouts: Timeouts,
 }
 
 impl SessionOptions for Builder {
@@ -123,42 +119,17 @@ impl Builder {
         Self {
             config,
             hooks: Hooks::default(),
-            mfa_command: None,
-            timeouts: Timeouts::default(),
         }
     }
 
     /// Asks `provider` for an MFA code, given the device's serial number,
-    /// on every refresh. Requires `SerialNumber` on the role. Replaces an
+    /// on every refresh. Requires `SerialNumber` on the role; excludes an
     /// MFA command.
     pub fn mfa_token_provider<F>(mut self, provider: F) -> Self
     where
         F: Fn(&str) -> Result<String, BoxError> + Send + Sync + 'static,
     {
         self.hooks.mfa = Some(MfaHook::Closure(Arc::new(provider)));
-        self.mfa_command = None;
-        self
-    }
-
-    /// Runs `argv` (no shell) for an MFA code on every refresh and reads the
-    /// last six-digit run from its output, as printed by
-    /// `ykman oath accounts code`. Replaces an MFA token provider.
-    pub fn mfa_command<I, S>(mut self, argv: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        let timeout = self.mfa_command.take().and_then(|(_, timeout)| timeout);
-        self.mfa_command = Some((argv.into_iter().map(Into::into).collect(), timeout));
-        self.hooks.mfa = None;
-        self
-    }
-
-    /// How long the MFA command may run (default 60 s, time to touch a key).
-    pub fn mfa_command_timeout(mut self, timeout: Duration) -> Self {
-        if let Some((_, slot)) = &mut self.mfa_command {
-            *slot = Some(timeout);
-        }
         self
     }
 
@@ -168,31 +139,10 @@ impl Builder {
         self
     }
 
-    /// How long connecting to STS may take (default 3 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.connect = timeout;
-        self
-    }
-
-    /// How long STS may take to answer (default 10 s).
-    pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.read = timeout;
-        self
-    }
-
     /// Checks the configuration and builds the session. An eager session
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub fn build(mut self) -> Result<RefreshableSession, Error> {
-        self.attach_mfa_command()?;
-        for (field, timeout) in [
-            ("connect_timeout", self.timeouts.connect),
-            ("read_timeout", self.timeouts.read),
-        ] {
-            if timeout.is_zero() {
-                return Err(ConfigError::new(field, "must be greater than zero").into());
-            }
-        }
         if self.hooks.mfa.is_some() {
             self.config.use_mfa_token_provider();
         }
@@ -202,7 +152,11 @@ impl Builder {
         let env = |key: &str| std::env::var(key).ok();
         let seed = RandomState::new().hash_one(0u8);
         let engine = Engine::new(self.config, &env, now(), seed)?;
-        let shared = Shared::new(engine, self.hooks, Transport::new(self.timeouts));
+        if let Some(spec) = engine.mfa_command() {
+            self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
+        }
+        let transport = Transport::new(engine.http_timeouts());
+        let shared = Shared::new(engine, self.hooks, transport);
         let session = RefreshableSession {
             handle: Arc::new(Handle { shared }),
         };
@@ -211,36 +165,12 @@ impl Builder {
         }
         Ok(session)
     }
-
-    fn attach_mfa_command(&mut self) -> Result<(), ConfigError> {
-        let Some((argv, timeout)) = self.mfa_command.take() else {
-            return Ok(());
-        };
-        let mut command = MfaCommand::new(argv).ok_or_else(|| {
-            ConfigError::new(
-                "mfa_command",
-                "needs a program to run, such as [\"ykman\", \"oath\", \"accounts\", \"code\"]",
-            )
-        })?;
-        if let Some(timeout) = timeout {
-            if timeout.is_zero() {
-                return Err(ConfigError::new(
-                    "mfa_command_timeout",
-                    "must be greater than zero",
-                ));
-            }
-            command.set_timeout(timeout);
-        }
-        self.hooks.mfa = Some(MfaHook::Command(command));
-        Ok(())
-    }
 }
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("config", &self.config)
-            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }

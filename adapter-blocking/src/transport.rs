@@ -3,29 +3,10 @@
 //! transport error kinds.
 
 use std::io;
-use std::time::Duration;
 
+use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::engine::MAX_RESPONSE_BYTES;
 use refresh_session_core::error::{TransportError, TransportErrorKind};
-
-/// How long connecting, and then waiting for each part of the answer, may
-/// take.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timeouts {
-    pub(crate) connect: Duration,
-    pub(crate) read: Duration,
-}
-
-impl Default for Timeouts {
-    /// The AWS SDKs' defaults are in the same range: 3 s to connect, a few
-    /// seconds per read.
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(3),
-            read: Duration::from_secs(10),
-        }
-    }
-}
 
 /// A connection-reusing HTTP client.
 #[derive(Debug, Clone)]
@@ -34,7 +15,7 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub(crate) fn new(timeouts: Timeouts) -> Self {
+    pub(crate) fn new(timeouts: HttpTimeouts) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // A signed POST must not be replayed somewhere else.

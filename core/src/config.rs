@@ -5,6 +5,7 @@
 //! setters from [`SessionOptions`], so the blocking and async builders have
 //! one surface and one set of checks.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ pub struct SessionConfig {
     mandatory_timeout: Duration,
     source: Option<SourceCredentials>,
     mfa_token_provider: bool,
+    mfa_command: Option<Vec<OsString>>,
+    mfa_command_timeout: Duration,
+    http: HttpTimeouts,
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +61,9 @@ impl SessionConfig {
             mandatory_timeout: DEFAULT_MANDATORY_TIMEOUT,
             source: None,
             mfa_token_provider: false,
+            mfa_command: None,
+            mfa_command_timeout: MfaCommandSpec::DEFAULT_TIMEOUT,
+            http: HttpTimeouts::default(),
         }
     }
 
@@ -88,6 +95,8 @@ impl SessionConfig {
         now: OffsetDateTime,
     ) -> Result<Resolved, ConfigError> {
         let policy = RefreshPolicy::new(self.advisory_timeout, self.mandatory_timeout)?;
+        self.http.check()?;
+        let mfa_command = self.mfa_command_spec()?;
         let region = self
             .region
             .clone()
@@ -108,7 +117,7 @@ impl SessionConfig {
                     Some(source) => source,
                     None => SourceCredentials::Static(source::from_environment(env)?),
                 };
-                let mfa = Mfa::resolve(&params, self.mfa_token_provider)?;
+                let mfa = Mfa::resolve(&params, self.mfa_token_provider || mfa_command.is_some())?;
                 // Fail at build time, not at the first refresh.
                 sts_endpoint.clone()?;
                 Method::AssumeRole(RoleMethod {
@@ -117,9 +126,13 @@ impl SessionConfig {
                     mfa,
                 })
             }
-            MethodConfig::Custom if self.mfa_token_provider => {
+            MethodConfig::Custom if self.mfa_token_provider || mfa_command.is_some() => {
                 return Err(ConfigError::new(
-                    "mfa_token_provider",
+                    if self.mfa_token_provider {
+                        "mfa_token_provider"
+                    } else {
+                        "mfa_command"
+                    },
                     "applies to the STS method only; a custom provider gets its own MFA codes",
                 ));
             }
@@ -130,8 +143,87 @@ impl SessionConfig {
             policy,
             defer_refresh: self.defer_refresh,
             sts_endpoint,
+            http: self.http,
+            mfa_command,
         })
     }
+
+    fn mfa_command_spec(&self) -> Result<Option<MfaCommandSpec>, ConfigError> {
+        let Some(argv) = &self.mfa_command else {
+            return Ok(None);
+        };
+        if self.mfa_token_provider {
+            return Err(ConfigError::new(
+                "mfa_command",
+                "set either an MFA token provider or an MFA command, not both",
+            ));
+        }
+        let Some((program, args)) = argv.split_first() else {
+            return Err(ConfigError::new(
+                "mfa_command",
+                "needs a program to run, such as [\"ykman\", \"oath\", \"accounts\", \"code\"]",
+            ));
+        };
+        if self.mfa_command_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "mfa_command_timeout",
+                "must be greater than zero",
+            ));
+        }
+        Ok(Some(MfaCommandSpec {
+            program: program.clone(),
+            args: args.to_vec(),
+            timeout: self.mfa_command_timeout,
+        }))
+    }
+}
+
+/// How long the HTTP calls of a session may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// Connecting (the AWS SDKs use a few seconds too).
+    pub connect: Duration,
+    /// Waiting for each part of the answer.
+    pub read: Duration,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(3),
+            read: Duration::from_secs(10),
+        }
+    }
+}
+
+impl HttpTimeouts {
+    fn check(&self) -> Result<(), ConfigError> {
+        for (field, timeout) in [
+            ("connect_timeout", self.connect),
+            ("read_timeout", self.read),
+        ] {
+            if timeout.is_zero() {
+                return Err(ConfigError::new(field, "must be greater than zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A command that prints MFA codes, as configured; adapters run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaCommandSpec {
+    /// The program.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// How long it may run.
+    pub timeout: Duration,
+}
+
+impl MfaCommandSpec {
+    /// Time enough to find and touch a hardware key.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 /// `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, unless
@@ -156,6 +248,9 @@ impl fmt::Debug for SessionConfig {
             .field("mandatory_timeout", &self.mandatory_timeout)
             .field("source", &self.source)
             .field("mfa_token_provider", &self.mfa_token_provider)
+            .field("mfa_command", &self.mfa_command)
+            .field("mfa_command_timeout", &self.mfa_command_timeout)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -214,6 +309,38 @@ pub trait SessionOptions: Sized {
             .use_source(SourceCredentials::Static(credentials));
         self
     }
+
+    /// Runs `argv` (no shell) for an MFA code on every refresh and reads the
+    /// last six-digit run of its output, as printed by
+    /// `ykman oath accounts code`. Standard input and error stay the
+    /// terminal's, so the command can ask for a touch. Requires
+    /// `SerialNumber` on the role; excludes an MFA token provider.
+    fn mfa_command<I, S>(mut self, argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.session_config().mfa_command = Some(argv.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long the MFA command may run before it is killed (default 60 s).
+    fn mfa_command_timeout(mut self, timeout: Duration) -> Self {
+        self.session_config().mfa_command_timeout = timeout;
+        self
+    }
+
+    /// How long connecting to STS may take (default 3 s).
+    fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.session_config().http.connect = timeout;
+        self
+    }
+
+    /// How long STS may take to send each part of its answer (default 10 s).
+    fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.session_config().http.read = timeout;
+        self
+    }
 }
 
 impl SessionOptions for SessionConfig {
@@ -231,6 +358,8 @@ pub(crate) struct Resolved {
     /// For a custom session without a region this holds why `whoami` cannot
     /// call STS.
     pub(crate) sts_endpoint: Result<StsEndpoint, ConfigError>,
+    pub(crate) http: HttpTimeouts,
+    pub(crate) mfa_command: Option<MfaCommandSpec>,
 }
 
 #[derive(Debug)]
@@ -389,6 +518,40 @@ mod tests {
         let mut custom = SessionConfig::custom();
         custom.use_mfa_token_provider();
         assert_eq!(field_of(custom), "mfa_token_provider");
+        assert_eq!(
+            field_of(SessionConfig::custom().mfa_command(["true"])),
+            "mfa_command"
+        );
+        let mut provider_and_command =
+            base(AssumeRole::new(ROLE).serial_number(serial)).mfa_command(["true"]);
+        provider_and_command.use_mfa_token_provider();
+        assert_eq!(field_of(provider_and_command), "mfa_command");
+        let no_program =
+            base(AssumeRole::new(ROLE).serial_number(serial)).mfa_command(Vec::<OsString>::new());
+        assert_eq!(field_of(no_program), "mfa_command");
+        let zero = base(AssumeRole::new(ROLE).serial_number(serial))
+            .mfa_command(["true"])
+            .mfa_command_timeout(Duration::ZERO);
+        assert_eq!(field_of(zero), "mfa_command_timeout");
+        let resolved = base(AssumeRole::new(ROLE).serial_number(serial))
+            .mfa_command(["ykman", "oath"])
+            .resolve(&no_env, NOW)
+            .expect("a command answers the serial's codes");
+        let spec = resolved.mfa_command.expect("spec");
+        assert_eq!(spec.program, "ykman");
+        assert_eq!(spec.args, ["oath"]);
+    }
+
+    #[test]
+    fn http_timeouts_must_be_positive() {
+        assert_eq!(
+            field_of(SessionConfig::custom().connect_timeout(Duration::ZERO)),
+            "connect_timeout"
+        );
+        assert_eq!(
+            field_of(SessionConfig::custom().read_timeout(Duration::ZERO)),
+            "read_timeout"
+        );
     }
 
     #[test]

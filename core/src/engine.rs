@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
 
 use crate::backoff::{Backoff, Jitter};
-use crate::config::{Method, Resolved, SessionConfig};
+use crate::config::{HttpTimeouts, Method, MfaCommandSpec, Resolved, SessionConfig};
 use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
 use crate::error::{ConfigError, Error, HookError, TransportError};
@@ -254,6 +254,8 @@ struct InFlight {
 pub struct Engine {
     method: Method,
     sts_endpoint: Result<StsEndpoint, ConfigError>,
+    http: HttpTimeouts,
+    mfa_command: Option<MfaCommandSpec>,
     policy: RefreshPolicy,
     defer_refresh: bool,
     current: Option<Current>,
@@ -285,10 +287,14 @@ impl Engine {
             policy,
             defer_refresh,
             sts_endpoint,
+            http,
+            mfa_command,
         } = config.resolve(env, now)?;
         Ok(Self {
             method,
             sts_endpoint,
+            http,
+            mfa_command,
             policy,
             defer_refresh,
             current: None,
@@ -307,6 +313,17 @@ impl Engine {
     /// Whether the session refreshes only when asked.
     pub fn defers_refresh(&self) -> bool {
         self.defer_refresh
+    }
+
+    /// The HTTP timeouts the driver applies.
+    pub fn http_timeouts(&self) -> HttpTimeouts {
+        self.http
+    }
+
+    /// The MFA command the driver runs to answer [`Output::MfaToken`], if
+    /// one is configured (else a provider answers).
+    pub fn mfa_command(&self) -> Option<&MfaCommandSpec> {
+        self.mfa_command.as_ref()
     }
 
     /// The STS endpoint, for `whoami`; an error says why there is none.

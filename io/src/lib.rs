@@ -4,10 +4,14 @@
 //! thread of their runtime.
 //!
 //! ```no_run
+//! use refresh_session_core::config::MfaCommandSpec;
 //! use refresh_session_io::MfaCommand;
 //!
-//! let command = MfaCommand::new(["ykman", "oath", "accounts", "code", "--single", "aws"])
-//!     .expect("a program to run");
+//! let command = MfaCommand::new(&MfaCommandSpec {
+//!     program: "ykman".into(),
+//!     args: ["oath", "accounts", "code", "--single", "aws"].map(Into::into).to_vec(),
+//!     timeout: MfaCommandSpec::DEFAULT_TIMEOUT,
+//! });
 //! let code = command.run()?; // a `Secret`: six digits, never printed
 //! # Ok::<(), refresh_session_core::error::MfaError>(())
 //! ```

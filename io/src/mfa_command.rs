@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use refresh_session_core::Secret;
+use refresh_session_core::config::MfaCommandSpec;
 use refresh_session_core::mfa::{self, MfaError};
 use zeroize::Zeroize;
 
@@ -28,26 +29,13 @@ pub struct MfaCommand {
 }
 
 impl MfaCommand {
-    /// The default timeout leaves time to find and touch a hardware key.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-    /// The command `argv` (program first); `None` if `argv` is empty.
-    pub fn new<I, S>(argv: I) -> Option<Self>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        let mut argv = argv.into_iter().map(Into::into);
-        Some(Self {
-            program: argv.next()?,
-            args: argv.collect(),
-            timeout: Self::DEFAULT_TIMEOUT,
-        })
-    }
-
-    /// How long the command may run before it is killed.
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
+    /// The command as the session's configuration describes it.
+    pub fn new(spec: &MfaCommandSpec) -> Self {
+        Self {
+            program: spec.program.clone(),
+            args: spec.args.clone(),
+            timeout: spec.timeout,
+        }
     }
 
     /// Runs the command and returns the code it printed.
@@ -108,7 +96,11 @@ mod tests {
     use super::*;
 
     fn sh(script: &str) -> MfaCommand {
-        MfaCommand::new(["sh", "-c", script]).expect("non-empty argv")
+        MfaCommand::new(&MfaCommandSpec {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            timeout: MfaCommandSpec::DEFAULT_TIMEOUT,
+        })
     }
 
     #[test]
@@ -136,7 +128,8 @@ mod tests {
                 other => panic!("{script}: {other:?}"),
             }
         }
-        let missing = MfaCommand::new(["/nonexistent/mfa-tool"]).expect("argv");
+        let mut missing = sh("");
+        missing.program = "/nonexistent/mfa-tool".into();
         assert!(
             matches!(missing.run(), Err(MfaError::Command { problem, .. }) if problem.contains("could not be started"))
         );
@@ -146,17 +139,12 @@ mod tests {
     fn a_hanging_command_is_killed_at_the_timeout() {
         // `exec` so that killing the child kills the sleep, not just its shell.
         let mut command = sh("exec sleep 30");
-        command.set_timeout(Duration::from_millis(200));
+        command.timeout = Duration::from_millis(200);
         match command.run() {
             Err(MfaError::Command { problem, .. }) => {
                 assert!(problem.contains("did not finish"), "{problem}")
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn an_empty_argv_is_refused() {
-        assert!(MfaCommand::new(Vec::<OsString>::new()).is_none());
     }
 }
