@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwapOption;
 use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
 use refresh_session_core::{ConfigError, Credentials, Error};
-use time::OffsetDateTime;
+use refresh_session_io::now;
 
 use crate::hooks::Hooks;
 use crate::transport::Transport;
@@ -26,7 +26,11 @@ const THREAD_NAME: &str = "refresh-session";
 pub(crate) struct Shared {
     snapshot: ArcSwapOption<Snapshot>,
     state: Mutex<State>,
-    changed: Condvar,
+    /// Wakes waiting callers: a refresh finished.
+    finished: Condvar,
+    /// Wakes the background thread: there is work, or the session closed.
+    /// Apart from `finished` so that callers do not wake each other.
+    work: Condvar,
     hooks: Hooks,
     pub(crate) transport: Transport,
     eager: bool,
@@ -42,11 +46,6 @@ struct State {
 
 type Guard<'a> = MutexGuard<'a, State>;
 
-/// The wall clock, as the engine takes it.
-pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::from(SystemTime::now())
-}
-
 impl Shared {
     pub(crate) fn new(engine: Engine, hooks: Hooks, transport: Transport) -> Arc<Self> {
         Arc::new(Self {
@@ -57,7 +56,8 @@ impl Shared {
                 driving: false,
                 closed: false,
             }),
-            changed: Condvar::new(),
+            finished: Condvar::new(),
+            work: Condvar::new(),
             hooks,
             transport,
         })
@@ -97,7 +97,7 @@ impl Shared {
     /// Stops the drivers; called when the last handle drops.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
-        self.changed.notify_all();
+        self.work.notify_all();
     }
 
     pub(crate) fn defers_refresh(&self) -> bool {
@@ -136,7 +136,7 @@ impl Shared {
                 Access::Pending(id) => {
                     waited_for = Some(id);
                     state = self
-                        .changed
+                        .finished
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
@@ -150,7 +150,7 @@ impl Shared {
             return state;
         }
         if state.driving {
-            self.changed.notify_all();
+            self.work.notify_all();
             return state;
         }
         state.driving = true;
@@ -188,13 +188,13 @@ impl Shared {
             state = match state.engine.poll_timeout() {
                 Some(at) => {
                     let sleep = Duration::try_from(at - now).unwrap_or_default();
-                    self.changed
+                    self.work
                         .wait_timeout(state, sleep)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
                 None => self
-                    .changed
+                    .work
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner),
             };
@@ -208,11 +208,11 @@ impl Shared {
         let input = match output {
             Output::Refreshed { .. } => {
                 self.snapshot.store(state.engine.snapshot().map(Arc::new));
-                self.changed.notify_all();
+                self.finished.notify_all();
                 return state;
             }
             Output::RefreshFailed { .. } => {
-                self.changed.notify_all();
+                self.finished.notify_all();
                 return state;
             }
             Output::Transmit { fetch, request } => {

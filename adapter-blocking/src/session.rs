@@ -1,21 +1,19 @@
 //! `RefreshableSession`, the blocking session, and its builder.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
-use refresh_session_core::engine::{Engine, Metrics};
+use refresh_session_core::engine::Metrics;
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 
-use crate::driver::{Shared, now};
+use crate::driver::Shared;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
-use refresh_session_io::MfaCommand;
+use refresh_session_io::{MfaCommand, new_engine, now};
 
 /// A source of AWS credentials that keeps them fresh.
 ///
@@ -130,12 +128,14 @@ impl Builder {
         F: Fn(&str) -> Result<String, BoxError> + Send + Sync + 'static,
     {
         self.hooks.mfa = Some(MfaHook::Closure(Arc::new(provider)));
+        self.config.use_mfa_token_provider();
         self
     }
 
     /// Signs the STS calls with `session`'s credentials: role chaining.
     pub fn source_session(mut self, session: &RefreshableSession) -> Self {
         self.hooks.source = Some(session.clone());
+        self.config.use_source(SourceCredentials::External);
         self
     }
 
@@ -143,15 +143,7 @@ impl Builder {
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub fn build(mut self) -> Result<RefreshableSession, Error> {
-        if self.hooks.mfa.is_some() {
-            self.config.use_mfa_token_provider();
-        }
-        if self.hooks.source.is_some() {
-            self.config.use_source(SourceCredentials::External);
-        }
-        let env = |key: &str| std::env::var(key).ok();
-        let seed = RandomState::new().hash_one(0u8);
-        let engine = Engine::new(self.config, &env, now(), seed)?;
+        let engine = new_engine(self.config)?;
         if let Some(spec) = engine.mfa_command() {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }

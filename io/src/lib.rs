@@ -1,5 +1,6 @@
 //! The blocking IO that every refresh-session adapter performs the same
-//! way. The core asks for it (it does no IO itself); the blocking adapter
+//! way: building an engine from the process environment and clock, and
+//! running MFA commands. The core asks for it (it does no IO itself); the blocking adapter
 //! calls these functions on its threads, async adapters on a blocking
 //! thread of their runtime.
 //!
@@ -16,6 +17,8 @@
 //! # Ok::<(), refresh_session_core::error::MfaError>(())
 //! ```
 
+mod engine;
 mod mfa_command;
 
+pub use engine::{new_engine, now};
 pub use mfa_command::MfaCommand;
