@@ -83,8 +83,3 @@ pub mod prelude {
         AssumeRole, Credentials, CustomCredentials, RefreshableSession, SessionOptions,
     };
 }
-
-/// The README's examples, compiled as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;

@@ -5,3 +5,8 @@
 pub mod http_server;
 pub mod moto;
 pub mod sts_server;
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

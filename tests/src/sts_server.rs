@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use refresh_session_core::harness::{assume_role_response, error_response};
@@ -41,11 +41,38 @@ struct Log {
     sessions: HashMap<String, String>,
 }
 
+/// Holds `AssumeRole` answers back until released, so tests can act while
+/// a refresh is provably in flight.
+#[derive(Default)]
+struct Gate {
+    held: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn set(&self, held: bool) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = held;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        drop(
+            self.opened
+                .wait_while(held, |held| *held)
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+    }
+}
+
 /// The running server.
 pub struct LoopbackSts {
-    server: Server,
+    // Dropped first: the server joins its threads, which the gate must not
+    // hold back.
+    server: Option<Server>,
     log: Arc<Mutex<Log>>,
     assume_role_calls: Arc<AtomicU64>,
+    gate: Arc<Gate>,
 }
 
 impl LoopbackSts {
@@ -53,23 +80,52 @@ impl LoopbackSts {
     pub fn start(options: StsOptions) -> Self {
         let log: Arc<Mutex<Log>> = Arc::default();
         let assume_role_calls: Arc<AtomicU64> = Arc::default();
+        let gate: Arc<Gate> = Arc::default();
         let server = {
-            let (log, calls) = (log.clone(), assume_role_calls.clone());
+            let (log, calls, gate) = (log.clone(), assume_role_calls.clone(), gate.clone());
             Server::start(move |request| {
-                answer(request, &options, &log, &calls).delayed(options.delay)
+                let reply = answer(request, &options, &log, &calls, &gate);
+                reply.delayed(options.delay)
             })
             .expect("a loopback port is free")
         };
         Self {
-            server,
+            server: Some(server),
             log,
             assume_role_calls,
+            gate,
         }
     }
 
     /// The endpoint URL to configure sessions with.
     pub fn url(&self) -> String {
-        self.server.url()
+        self.server.as_ref().map(Server::url).unwrap_or_default()
+    }
+
+    /// Holds back `AssumeRole` answers (the requests are still logged when
+    /// they arrive) until [`release`](Self::release).
+    pub fn hold(&self) {
+        self.gate.set(true);
+    }
+
+    /// Lets held and later `AssumeRole` answers go.
+    pub fn release(&self) {
+        self.gate.set(false);
+    }
+
+    /// Checks that every credential was replaced by exactly one call, made
+    /// between `earliest` after its issue and its expiry.
+    pub fn assert_one_call_per_lifetime(&self, earliest: Duration) {
+        let issued = self.issued();
+        for pair in issued.windows(2) {
+            let gap = pair[1].issued_at - pair[0].issued_at;
+            let lifetime = pair[0].expires_at - pair[0].issued_at;
+            assert!(
+                gap >= earliest && gap < lifetime,
+                "{} was replaced {gap} after issue; expected from {earliest:?} to its lifetime, {lifetime}",
+                pair[0].access_key_id
+            );
+        }
     }
 
     /// How many `AssumeRole` calls were answered.
@@ -92,11 +148,33 @@ impl LoopbackSts {
     }
 }
 
-fn answer(request: &Request, options: &StsOptions, log: &Mutex<Log>, calls: &AtomicU64) -> Reply {
+impl Drop for LoopbackSts {
+    fn drop(&mut self) {
+        self.release();
+        drop(self.server.take());
+    }
+}
+
+fn answer(
+    request: &Request,
+    options: &StsOptions,
+    log: &Mutex<Log>,
+    calls: &AtomicU64,
+    gate: &Gate,
+) -> Reply {
     let form: HashMap<String, String> =
         form_urlencoded::parse(&request.body).into_owned().collect();
+    log.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .requests
+        .push(form.clone());
+    if form
+        .get("Action")
+        .is_some_and(|action| action == "AssumeRole")
+    {
+        gate.pass();
+    }
     let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-    log.requests.push(form.clone());
     let Some(signer) = request
         .header("authorization")
         .and_then(|a| a.split("Credential=").nth(1))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use refresh_session_blocking::prelude::*;
 use refresh_session_blocking::{Builder, RefreshableSession};
-use refresh_session_tests::sts_server::{IssuedCredential, LoopbackSts, StsOptions};
+use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
 use time::OffsetDateTime;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/loopback";
@@ -76,19 +76,6 @@ fn hammer(session: &RefreshableSession, credentials: u64) -> HashSet<String> {
     seen
 }
 
-/// Every credential was replaced by exactly one STS call, made inside the
-/// window `[issued + earliest, expiry)`.
-fn assert_one_call_per_lifetime(issued: &[IssuedCredential], earliest: Duration) {
-    for pair in issued.windows(2) {
-        let gap = pair[1].issued_at - pair[0].issued_at;
-        assert!(
-            gap >= earliest && gap < LIFETIME,
-            "{} was replaced {gap} after issue; expected between {earliest:?} and {LIFETIME:?}",
-            pair[0].access_key_id
-        );
-    }
-}
-
 #[test]
 fn sixty_four_threads_across_three_lifetimes_see_no_expired_credential() {
     let sts = LoopbackSts::start(StsOptions {
@@ -103,7 +90,7 @@ fn sixty_four_threads_across_three_lifetimes_see_no_expired_credential() {
     assert_eq!(sts.assume_role_calls() as usize, issued.len());
     assert!(issued.len() >= 4, "{issued:?}");
     // Deferred refreshes start when a caller enters the advisory window.
-    assert_one_call_per_lifetime(&issued, LIFETIME - ADVISORY);
+    sts.assert_one_call_per_lifetime(LIFETIME - ADVISORY);
     // Every call's credential was handed out (the last may have arrived as
     // the callers stopped).
     let keys: HashSet<String> = issued.iter().map(|c| c.access_key_id.clone()).collect();
@@ -137,7 +124,7 @@ fn eager_sessions_never_make_callers_wait_after_construction() {
     let issued = sts.issued();
     assert!(issued.len() >= 4, "{issued:?}");
     // Background refreshes start at half-life at the earliest.
-    assert_one_call_per_lifetime(&issued, LIFETIME / 2);
+    sts.assert_one_call_per_lifetime(LIFETIME / 2);
     assert!(seen.len() + 1 >= issued.len());
     let metrics = session.metrics();
     assert_eq!(metrics.waits, 0, "{metrics:?}");
@@ -192,45 +179,49 @@ fn the_mfa_provider_supplies_a_code_for_every_refresh() {
 fn advisory_callers_are_not_delayed_by_a_slow_sts() {
     let sts = LoopbackSts::start(StsOptions {
         lifetime: LIFETIME,
-        delay: Duration::from_millis(500),
+        delay: Duration::ZERO,
     });
     let session = session(&sts, AssumeRole::new(ROLE).role_session_name("slow"))
         .build()
         .expect("valid");
     let first = session.credentials().expect("first fetch");
-    assert_eq!(session.metrics().waits, 1);
-    // Into the advisory window: the next call starts the slow refresh.
+    // Into the advisory window, with STS sitting on its answers.
     let advisory_at = first.expiration().expect("expires") - ADVISORY;
     let now = OffsetDateTime::now_utc();
     if advisory_at > now {
         thread::sleep((advisory_at - now).unsigned_abs());
     }
-    assert_eq!(
-        session.credentials().expect("cached").access_key_id(),
-        first.access_key_id()
-    );
-    // While STS sits on the refresh, every caller gets the cached credential
-    // and nobody waits.
+    sts.hold();
+    assert_eq!(session.credentials().expect("cached"), first);
     let deadline = Instant::now() + TEST_LIMIT;
-    let mut served_during_refresh = 0;
-    while sts.requests().len() < 2 || session.metrics().refreshes < 2 {
-        assert!(Instant::now() < deadline, "the refresh never finished");
-        let credentials = session.credentials().expect("credentials");
-        if credentials.access_key_id() == first.access_key_id() && sts.requests().len() == 2 {
-            served_during_refresh += 1;
-        }
+    while sts.requests().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the refresh request never arrived"
+        );
+        thread::sleep(Duration::from_millis(5));
     }
-    assert!(
-        served_during_refresh > 0,
-        "no caller asked while the refresh was in flight"
-    );
+    // The refresh is provably in flight: STS has the request and has not
+    // answered. Every caller still gets the cached credential at once.
+    let callers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let session = session.clone();
+            thread::spawn(move || session.credentials().expect("credentials"))
+        })
+        .collect();
+    for caller in callers {
+        assert_eq!(caller.join().expect("caller"), first);
+    }
+    assert_eq!(session.metrics().refreshes, 1, "the refresh is still held");
     assert_eq!(
         session.metrics().waits,
         1,
         "no caller waited for the advisory refresh"
     );
-    assert_ne!(
-        session.credentials().expect("fresh").access_key_id(),
-        first.access_key_id()
-    );
+    sts.release();
+    while session.metrics().refreshes < 2 {
+        assert!(Instant::now() < deadline, "the refresh never finished");
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_ne!(session.credentials().expect("fresh"), first);
 }

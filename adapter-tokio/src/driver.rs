@@ -1,0 +1,261 @@
+//! The task side of an async session: the lock-free fresh path, callers
+//! waiting on a `Notify`, and the task that performs what the engine asks
+//! for.
+//!
+//! Callers never do IO and never hold the lock across an `.await`. A
+//! refresh runs in a task of its own: in deferred mode one is spawned when
+//! the engine has work and none is running, and it ends when the work is
+//! done; in eager mode one background task lives as long as the session and
+//! also sleeps until the engine's next timeout. A caller that stops
+//! waiting (its future dropped) leaves the refresh running for the others.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
+use refresh_session_core::sts::StsEndpoint;
+use refresh_session_core::{ConfigError, Credentials, Error};
+use refresh_session_io::now;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::hooks::Hooks;
+use crate::runtime::Runtime;
+use crate::transport::HttpTransport;
+
+/// What the session handles and the refresh task share.
+pub(crate) struct Shared {
+    snapshot: ArcSwapOption<Snapshot>,
+    state: Mutex<State>,
+    /// Wakes waiting callers: a refresh finished.
+    finished: Notify,
+    /// Wakes the refresh task: there is work, or the session closed. Apart
+    /// from `finished` so that a caller never wakes itself.
+    work: Notify,
+    hooks: Hooks,
+    pub(crate) transport: Arc<dyn HttpTransport>,
+    runtime: Arc<dyn Runtime>,
+    eager: bool,
+}
+
+struct State {
+    engine: Engine,
+    /// A refresh task is running (always, in eager mode).
+    driving: bool,
+    /// The last handle is gone: the refresh task stops.
+    closed: bool,
+}
+
+/// What the refresh task does next.
+enum Step {
+    Work(Box<Output>),
+    Sleep(Option<OffsetDateTime>),
+    Stop,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        engine: Engine,
+        hooks: Hooks,
+        transport: Arc<dyn HttpTransport>,
+        runtime: Arc<dyn Runtime>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: ArcSwapOption::empty(),
+            eager: !engine.defers_refresh(),
+            state: Mutex::new(State {
+                engine,
+                driving: false,
+                closed: false,
+            }),
+            finished: Notify::new(),
+            work: Notify::new(),
+            hooks,
+            transport,
+            runtime,
+        })
+    }
+
+    /// Credentials valid now. Fresh and advisory paths complete without
+    /// awaiting anything.
+    pub(crate) async fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
+        if let Some(snapshot) = &*self.snapshot.load()
+            && let Some(credentials) = snapshot.fresh_at(SystemTime::now())
+        {
+            return Ok(credentials.clone());
+        }
+        self.wait(None).await
+    }
+
+    /// Starts the background task and the first fetch of an eager session,
+    /// and waits for that fetch.
+    pub(crate) async fn start_eager(self: &Arc<Self>) -> Result<(), Error> {
+        let first = {
+            let mut state = self.lock();
+            state.driving = true;
+            state.engine.prefetch(now())
+        };
+        self.runtime.spawn(Box::pin(Arc::clone(self).drive()));
+        self.wait(Some(first)).await.map(|_| ())
+    }
+
+    /// Stops the refresh task; called when the last handle drops.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_waiters();
+    }
+
+    pub(crate) fn defers_refresh(&self) -> bool {
+        !self.eager
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        self.lock().engine.metrics()
+    }
+
+    pub(crate) fn sts_endpoint(&self) -> Result<StsEndpoint, ConfigError> {
+        self.lock().engine.sts_endpoint().cloned()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The engine never panics and user code runs unlocked, so a poisoned
+        // lock still guards a consistent engine.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks the engine until it hands out credentials or an error, waiting
+    /// for the refresh task between asks.
+    async fn wait(
+        self: &Arc<Self>,
+        mut waited_for: Option<FetchId>,
+    ) -> Result<Arc<Credentials>, Error> {
+        loop {
+            // Register for the wake-up before asking, so that a refresh
+            // finishing in between is not missed.
+            let mut finished = pin!(self.finished.notified());
+            finished.as_mut().enable();
+            let access = {
+                let mut state = self.lock();
+                let access = state.engine.poll_access(now(), waited_for);
+                self.wake_driver(&mut state);
+                access
+            };
+            match access {
+                Access::Ready(credentials) => return Ok(credentials),
+                Access::Failed(error) => return Err(error),
+                Access::Pending(id) => {
+                    waited_for = Some(id);
+                    finished.await;
+                }
+            }
+        }
+    }
+
+    /// Makes sure a refresh task will take the engine's queued work.
+    fn wake_driver(self: &Arc<Self>, state: &mut State) {
+        if !state.engine.has_output() {
+            return;
+        }
+        if state.driving {
+            self.work.notify_waiters();
+            return;
+        }
+        state.driving = true;
+        self.runtime.spawn(Box::pin(Arc::clone(self).drive()));
+    }
+
+    /// Performs the engine's work until there is none (deferred mode) or
+    /// the session closes (eager mode).
+    async fn drive(self: Arc<Self>) {
+        loop {
+            let mut work = pin!(self.work.notified());
+            work.as_mut().enable();
+            match self.next_step() {
+                Step::Work(output) => self.perform(*output).await,
+                Step::Sleep(None) => work.await,
+                Step::Sleep(Some(at)) => {
+                    let sleep = Duration::try_from(at - now()).unwrap_or_default();
+                    first(work, self.runtime.sleep(sleep)).await;
+                }
+                Step::Stop => return,
+            }
+        }
+    }
+
+    fn next_step(&self) -> Step {
+        let mut state = self.lock();
+        if state.closed {
+            state.driving = false;
+            return Step::Stop;
+        }
+        let now = now();
+        if state.engine.poll_timeout().is_some_and(|at| at <= now) {
+            state.engine.handle_timeout(now);
+        }
+        match state.engine.poll_output() {
+            Some(output) => Step::Work(Box::new(output)),
+            None if self.eager => Step::Sleep(state.engine.poll_timeout()),
+            None => {
+                state.driving = false;
+                Step::Stop
+            }
+        }
+    }
+
+    /// Does one piece of work and feeds the answer back.
+    async fn perform(&self, output: Output) {
+        let input = match output {
+            Output::Refreshed { .. } => {
+                let snapshot = self.lock().engine.snapshot();
+                self.snapshot.store(snapshot.map(Arc::new));
+                self.finished.notify_waiters();
+                return;
+            }
+            Output::RefreshFailed { .. } => {
+                self.finished.notify_waiters();
+                return;
+            }
+            Output::Transmit { fetch, request } => match self.transport.send(request).await {
+                Ok(response) => Input::Response { fetch, response },
+                Err(error) => Input::TransportFailed { fetch, error },
+            },
+            Output::MfaToken {
+                fetch,
+                serial_number,
+            } => {
+                let result = self.hooks.mfa_token(&serial_number, &*self.runtime).await;
+                Input::MfaToken { fetch, result }
+            }
+            Output::CallProvider { fetch } => {
+                let result = self.hooks.provide(&*self.runtime).await;
+                Input::Provided { fetch, result }
+            }
+            Output::SourceCredentials { fetch } => {
+                let result = self.hooks.source().await;
+                Input::SourceCredentials { fetch, result }
+            }
+            other => {
+                tracing::error!(target: "refresh_session", ?other, "this driver does not know the engine's request");
+                return;
+            }
+        };
+        self.lock().engine.handle_input(now(), input);
+    }
+}
+
+/// Completes when either future does.
+async fn first(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}

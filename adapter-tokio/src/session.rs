@@ -1,0 +1,272 @@
+//! `RefreshableSession`, the async session, and its builder.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use refresh_session_core::custom::CustomCredentials;
+use refresh_session_core::engine::{Engine, Metrics};
+use refresh_session_core::sign::sign_request;
+use refresh_session_core::source::SourceCredentials;
+use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
+use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
+use refresh_session_io::{MfaCommand, new_engine, now};
+
+use crate::driver::Shared;
+use crate::hooks::{BoxError, CustomHook, Hooks, MfaHook};
+use crate::runtime::Runtime;
+use crate::transport::HttpTransport;
+
+/// A source of AWS credentials that keeps them fresh, for async code.
+///
+/// Cheap to clone (clones share one cache and one refresh), `Send` and
+/// `Sync`. [`credentials`](Self::credentials) completes without awaiting
+/// anything while the cached credential is fresh or in the advisory window.
+#[derive(Clone)]
+pub struct RefreshableSession {
+    handle: Arc<Handle>,
+}
+
+/// The last clone to drop stops the session's background task.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+impl RefreshableSession {
+    /// A session whose credentials come from STS `AssumeRole`.
+    pub fn sts(params: AssumeRole) -> Builder {
+        Builder::new(SessionConfig::assume_role(params))
+    }
+
+    /// A session whose credentials come from the async `provider`, called
+    /// on every refresh. It must return an expiration.
+    pub fn custom<F, Fut>(provider: F) -> Builder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CustomCredentials, BoxError>> + Send + 'static,
+    {
+        let mut builder = Builder::new(SessionConfig::custom());
+        builder.hooks.custom = Some(CustomHook::Async(Arc::new(move || Box::pin(provider()))));
+        builder
+    }
+
+    /// A session whose credentials come from the blocking `provider`, run
+    /// where blocking is allowed (tokio's `spawn_blocking`).
+    pub fn custom_blocking<F>(provider: F) -> Builder
+    where
+        F: Fn() -> Result<CustomCredentials, BoxError> + Send + Sync + 'static,
+    {
+        let mut builder = Builder::new(SessionConfig::custom());
+        builder.hooks.custom = Some(CustomHook::Blocking(Arc::new(provider)));
+        builder
+    }
+
+    /// Credentials that are valid now. Completes at once while the cached
+    /// credential is fresh or in the advisory window (a refresh then runs in
+    /// the background); waits for the one refresh in flight once the
+    /// mandatory window has begun. Dropping the future does not cancel that
+    /// refresh.
+    #[inline]
+    pub async fn credentials(&self) -> Result<Arc<Credentials>, Error> {
+        self.handle.shared.credentials().await
+    }
+
+    /// Who the session's credentials belong to (for an STS session, the
+    /// assumed role), from STS `GetCallerIdentity`.
+    pub async fn whoami(&self) -> Result<CallerIdentity, Error> {
+        let credentials = self.credentials().await?;
+        let shared = &self.handle.shared;
+        let request = sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, now())?;
+        let response = shared.transport.send(request).await?;
+        sts::parse_caller_identity(&response)
+    }
+
+    /// Signs `request` with SigV4 for `service` in `region`, with the
+    /// session's current credentials. The URI must be absolute.
+    pub async fn sign<B: AsRef<[u8]>>(
+        &self,
+        request: &mut http::Request<B>,
+        region: &str,
+        service: &str,
+    ) -> Result<(), Error> {
+        let credentials = self.credentials().await?;
+        sign_request(request, &credentials, region, service, now())
+    }
+
+    /// Refresh counters and the current expiry.
+    pub fn metrics(&self) -> Metrics {
+        self.handle.shared.metrics()
+    }
+}
+
+impl fmt::Debug for RefreshableSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshableSession")
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RefreshableSession`]. The shared options (region, timeouts,
+/// `defer_refresh`, MFA command, ...) come from [`SessionOptions`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    config: SessionConfig,
+    hooks: Hooks,
+    runtime: Option<Arc<dyn Runtime>>,
+    transport: Option<Arc<dyn HttpTransport>>,
+}
+
+impl SessionOptions for Builder {
+    fn session_config(&mut self) -> &mut SessionConfig {
+        &mut self.config
+    }
+}
+
+impl Builder {
+    fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            hooks: Hooks::default(),
+            runtime: None,
+            transport: None,
+        }
+    }
+
+    /// Asks the async `provider` for an MFA code, given the device's serial
+    /// number, on every refresh. Requires `SerialNumber` on the role;
+    /// excludes an MFA command.
+    pub fn mfa_token_provider<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, BoxError>> + Send + 'static,
+    {
+        self.hooks.mfa = Some(MfaHook::Async(Arc::new(move |serial| {
+            Box::pin(provider(serial))
+        })));
+        self.config.use_mfa_token_provider();
+        self
+    }
+
+    /// Like [`mfa_token_provider`](Self::mfa_token_provider) for a blocking
+    /// `provider` (a terminal prompt, say), run where blocking is allowed.
+    pub fn mfa_token_provider_blocking<F>(mut self, provider: F) -> Self
+    where
+        F: Fn(&str) -> Result<String, BoxError> + Send + Sync + 'static,
+    {
+        self.hooks.mfa = Some(MfaHook::Blocking(Arc::new(provider)));
+        self.config.use_mfa_token_provider();
+        self
+    }
+
+    /// Signs the STS calls with `session`'s credentials: role chaining.
+    pub fn source_session(mut self, session: &RefreshableSession) -> Self {
+        self.hooks.source = Some(session.clone());
+        self.config.use_source(SourceCredentials::External);
+        self
+    }
+
+    /// The executor to run on instead of the tokio runtime the session is
+    /// built in.
+    pub fn runtime(mut self, runtime: impl Runtime) -> Self {
+        self.runtime = Some(Arc::new(runtime));
+        self
+    }
+
+    /// The HTTP client to send STS requests with instead of reqwest.
+    pub fn transport(mut self, transport: impl HttpTransport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Checks the configuration and builds the session. An eager session
+    /// (`defer_refresh(false)`) fetches its first credential here and
+    /// returns the error if that fails.
+    pub async fn build(mut self) -> Result<RefreshableSession, Error> {
+        let engine = new_engine(self.config)?;
+        if let Some(spec) = engine.mfa_command() {
+            self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
+        }
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None => default_runtime()?,
+        };
+        let transport = match self.transport {
+            Some(transport) => transport,
+            None => default_transport(&engine)?,
+        };
+        let shared = Shared::new(engine, self.hooks, transport, runtime);
+        let session = RefreshableSession {
+            handle: Arc::new(Handle { shared }),
+        };
+        if !session.handle.shared.defers_refresh() {
+            session.handle.shared.start_eager().await?;
+        }
+        Ok(session)
+    }
+}
+
+#[cfg(feature = "tokio-runtime")]
+fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
+    match crate::runtime::TokioRuntime::current() {
+        Some(runtime) => Ok(Arc::new(runtime)),
+        None => Err(ConfigError::new(
+            "runtime",
+            "no tokio runtime is running: build the session inside one, or set `.runtime(..)` for another executor",
+        )),
+    }
+}
+
+#[cfg(not(feature = "tokio-runtime"))]
+fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
+    Err(ConfigError::new(
+        "runtime",
+        "set `.runtime(..)`: the `tokio-runtime` feature that provides a default is off",
+    ))
+}
+
+#[cfg(feature = "tokio-runtime")]
+fn default_transport(engine: &Engine) -> Result<Arc<dyn HttpTransport>, ConfigError> {
+    crate::transport::ReqwestTransport::new(engine.http_timeouts())
+        .map(|transport| Arc::new(transport) as Arc<dyn HttpTransport>)
+        .map_err(|e| {
+            ConfigError::new(
+                "transport",
+                format!("the HTTP client could not be built: {e}"),
+            )
+        })
+}
+
+#[cfg(not(feature = "tokio-runtime"))]
+fn default_transport(_: &Engine) -> Result<Arc<dyn HttpTransport>, ConfigError> {
+    Err(ConfigError::new(
+        "transport",
+        "set `.transport(..)`: the `tokio-runtime` feature that provides a default is off",
+    ))
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn sessions_are_send_sync_and_clone() {
+        assert_send_sync::<RefreshableSession>();
+    }
+}

@@ -1,0 +1,153 @@
+//! How a session sends the engine's HTTP requests: a small trait, so any
+//! executor can bring its own client, and [`ReqwestTransport`], the
+//! default: reqwest over rustls with the ring provider and the webpki root
+//! certificates (as the blocking adapter's ureq), pooled keep-alive
+//! connections, connect and read timeouts, no redirects, bounded bodies.
+
+use refresh_session_core::error::TransportError;
+
+use crate::runtime::BoxFuture;
+
+/// An HTTP client for the engine's requests.
+pub trait HttpTransport: Send + Sync + 'static {
+    /// Sends `request` and reads the whole answer, whatever its status,
+    /// failing with [`TransportErrorKind::TooLarge`] past
+    /// [`MAX_RESPONSE_BYTES`].
+    ///
+    /// [`TransportErrorKind::TooLarge`]: refresh_session_core::error::TransportErrorKind::TooLarge
+    /// [`MAX_RESPONSE_BYTES`]: refresh_session_core::engine::MAX_RESPONSE_BYTES
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>>;
+}
+
+/// One transport shared by several sessions.
+impl<T: HttpTransport + ?Sized> HttpTransport for std::sync::Arc<T> {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        (**self).send(request)
+    }
+}
+
+#[cfg(feature = "tokio-runtime")]
+pub use reqwest_transport::ReqwestTransport;
+
+#[cfg(feature = "tokio-runtime")]
+mod reqwest_transport {
+    use std::error::Error as _;
+    use std::sync::Arc;
+
+    use refresh_session_core::config::HttpTimeouts;
+    use refresh_session_core::engine::MAX_RESPONSE_BYTES;
+    use refresh_session_core::error::TransportErrorKind;
+
+    use super::*;
+
+    /// reqwest with rustls (ring) and the webpki roots.
+    #[derive(Debug, Clone)]
+    pub struct ReqwestTransport {
+        client: reqwest::Client,
+    }
+
+    impl ReqwestTransport {
+        /// A client with these timeouts.
+        pub fn new(timeouts: HttpTimeouts) -> Result<Self, reqwest::Error> {
+            let client = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls_config())
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(timeouts.connect)
+                .read_timeout(timeouts.read)
+                .user_agent(concat!("refresh-session/", env!("CARGO_PKG_VERSION")))
+                .build()?;
+            Ok(Self { client })
+        }
+    }
+
+    /// rustls with the ring provider: the same crypto as the blocking
+    /// adapter, and no process-wide default provider to install.
+    fn tls_config() -> rustls::ClientConfig {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        // The ring provider supports the default versions.
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+    }
+
+    impl HttpTransport for ReqwestTransport {
+        fn send(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+            Box::pin(async move {
+                let request = reqwest::Request::try_from(request).map_err(transport_error)?;
+                let mut response = self
+                    .client
+                    .execute(request)
+                    .await
+                    .map_err(transport_error)?;
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+                    if (body.len() + chunk.len()) as u64 > MAX_RESPONSE_BYTES {
+                        return Err(TransportError::new(
+                            TransportErrorKind::TooLarge,
+                            format!("the response body exceeds {MAX_RESPONSE_BYTES} bytes"),
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                let mut answer = http::Response::new(body);
+                *answer.status_mut() = response.status();
+                *answer.headers_mut() = std::mem::take(response.headers_mut());
+                Ok(answer)
+            })
+        }
+    }
+
+    fn transport_error(error: reqwest::Error) -> TransportError {
+        let kind = if error.is_timeout() {
+            TransportErrorKind::Timeout
+        } else if is_tls(&error) {
+            TransportErrorKind::Tls
+        } else if error.is_connect() {
+            TransportErrorKind::Connect
+        } else if error.is_builder() || error.is_request() && error.url().is_none() {
+            TransportErrorKind::InvalidRequest
+        } else {
+            TransportErrorKind::Io
+        };
+        TransportError::new(kind, describe(&error))
+    }
+
+    /// The error and its causes: reqwest's own message alone ("error sending
+    /// request") does not say what went wrong.
+    fn describe(error: &reqwest::Error) -> String {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        message
+    }
+
+    fn is_tls(error: &reqwest::Error) -> bool {
+        let mut source = error.source();
+        while let Some(cause) = source {
+            if cause.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            source = cause.source();
+        }
+        false
+    }
+}
