@@ -10,12 +10,12 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
-use refresh_session_core::{ConfigError, Credentials, Error};
-use refresh_session_io::now;
+use refresh_session_core::{Clock, ConfigError, Credentials, Error};
+use time::OffsetDateTime;
 
 use crate::hooks::Hooks;
 use crate::transport::Transport;
@@ -32,6 +32,7 @@ pub(crate) struct Shared {
     /// Apart from `finished` so that callers do not wake each other.
     work: Condvar,
     hooks: Hooks,
+    clock: Arc<dyn Clock>,
     pub(crate) transport: Transport,
     eager: bool,
 }
@@ -47,7 +48,12 @@ struct State {
 type Guard<'a> = MutexGuard<'a, State>;
 
 impl Shared {
-    pub(crate) fn new(engine: Engine, hooks: Hooks, transport: Transport) -> Arc<Self> {
+    pub(crate) fn new(
+        engine: Engine,
+        clock: Arc<dyn Clock>,
+        hooks: Hooks,
+        transport: Transport,
+    ) -> Arc<Self> {
         Arc::new(Self {
             snapshot: ArcSwapOption::empty(),
             eager: !engine.defers_refresh(),
@@ -59,8 +65,21 @@ impl Shared {
             finished: Condvar::new(),
             work: Condvar::new(),
             hooks,
+            clock,
             transport,
         })
+    }
+
+    /// The session clock's time, as the engine takes it.
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from(self.clock.now())
+    }
+
+    /// AWS's time as far as the engine knows it: what other requests
+    /// (`whoami`, `sign`) are signed with.
+    pub(crate) fn aws_now(&self) -> OffsetDateTime {
+        let now = self.now();
+        self.lock().engine.aws_time(now)
     }
 
     /// Credentials valid now: from the snapshot without a lock while they
@@ -68,7 +87,7 @@ impl Shared {
     #[inline]
     pub(crate) fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
         if let Some(snapshot) = &*self.snapshot.load()
-            && let Some(credentials) = snapshot.fresh_at(SystemTime::now())
+            && let Some(credentials) = snapshot.fresh_at(self.clock.now())
         {
             return Ok(credentials.clone());
         }
@@ -90,7 +109,7 @@ impl Shared {
                     format!("the background refresh thread could not be started ({e}); use defer_refresh(true)"),
                 )
             })?;
-        let id = state.engine.prefetch(now());
+        let id = state.engine.prefetch(self.now());
         self.wait(state, Some(id)).map(|_| ())
     }
 
@@ -128,7 +147,7 @@ impl Shared {
         mut waited_for: Option<FetchId>,
     ) -> Result<Arc<Credentials>, Error> {
         loop {
-            let access = state.engine.poll_access(now(), waited_for);
+            let access = state.engine.poll_access(self.now(), waited_for);
             state = self.wake_driver(state);
             match access {
                 Access::Ready(credentials) => return Ok(credentials),
@@ -169,12 +188,13 @@ impl Shared {
         }
     }
 
-    /// Performs the engine's work until there is none (deferred mode) or
+    /// Performs the engine's work until there is none and no retry is
+    /// pending (deferred mode), or
     /// the session closes (eager mode).
     fn drive(self: Arc<Self>) {
         let mut state = self.lock();
         while !state.closed {
-            let now = now();
+            let now = self.now();
             if state.engine.poll_timeout().is_some_and(|at| at <= now) {
                 state.engine.handle_timeout(now);
             }
@@ -182,7 +202,8 @@ impl Shared {
                 state = self.perform(state, output);
                 continue;
             }
-            if !self.eager {
+            // A deferred session's driver stays while a retry is pending.
+            if !self.eager && state.engine.poll_timeout().is_none() {
                 break;
             }
             state = match state.engine.poll_timeout() {
@@ -206,12 +227,10 @@ impl Shared {
     /// back.
     fn perform<'a>(&'a self, state: Guard<'a>, output: Output) -> Guard<'a> {
         let input = match output {
-            Output::Refreshed { .. } => {
+            // A failed refresh may have corrected the clock skew, which
+            // moves the snapshot's window too.
+            Output::Refreshed { .. } | Output::RefreshFailed { .. } => {
                 self.snapshot.store(state.engine.snapshot().map(Arc::new));
-                self.finished.notify_all();
-                return state;
-            }
-            Output::RefreshFailed { .. } => {
                 self.finished.notify_all();
                 return state;
             }
@@ -246,7 +265,7 @@ impl Shared {
             }
         };
         let mut state = self.lock();
-        state.engine.handle_input(now(), input);
+        state.engine.handle_input(self.now(), input);
         state
     }
 }

@@ -13,7 +13,7 @@ use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 use crate::driver::Shared;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
-use refresh_session_io::{MfaCommand, new_engine, now};
+use refresh_session_io::{MfaCommand, new_engine};
 
 /// A source of AWS credentials that keeps them fresh.
 ///
@@ -67,7 +67,8 @@ impl RefreshableSession {
     pub fn whoami(&self) -> Result<CallerIdentity, Error> {
         let credentials = self.credentials()?;
         let shared = &self.handle.shared;
-        let request = sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, now())?;
+        let request =
+            sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, shared.aws_now())?;
         let response = shared.transport.send(request)?;
         sts::parse_caller_identity(&response)
     }
@@ -81,7 +82,13 @@ impl RefreshableSession {
         service: &str,
     ) -> Result<(), Error> {
         let credentials = self.credentials()?;
-        sign_request(request, &credentials, region, service, now())
+        sign_request(
+            request,
+            &credentials,
+            region,
+            service,
+            self.handle.shared.aws_now(),
+        )
     }
 
     /// Refresh counters and the current expiry.
@@ -143,12 +150,12 @@ impl Builder {
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub fn build(mut self) -> Result<RefreshableSession, Error> {
-        let engine = new_engine(self.config)?;
+        let (engine, clock) = new_engine(self.config)?;
         if let Some(spec) = engine.mfa_command() {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }
         let transport = Transport::new(engine.http_timeouts());
-        let shared = Shared::new(engine, self.hooks, transport);
+        let shared = Shared::new(engine, clock, self.hooks, transport);
         let session = RefreshableSession {
             handle: Arc::new(Handle { shared }),
         };

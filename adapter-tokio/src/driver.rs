@@ -13,13 +13,12 @@ use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
 use refresh_session_core::sts::StsEndpoint;
-use refresh_session_core::{ConfigError, Credentials, Error};
-use refresh_session_io::now;
+use refresh_session_core::{Clock, ConfigError, Credentials, Error};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
@@ -37,6 +36,7 @@ pub(crate) struct Shared {
     /// from `finished` so that a caller never wakes itself.
     work: Notify,
     hooks: Hooks,
+    clock: Arc<dyn Clock>,
     pub(crate) transport: Arc<dyn HttpTransport>,
     runtime: Arc<dyn Runtime>,
     eager: bool,
@@ -60,6 +60,7 @@ enum Step {
 impl Shared {
     pub(crate) fn new(
         engine: Engine,
+        clock: Arc<dyn Clock>,
         hooks: Hooks,
         transport: Arc<dyn HttpTransport>,
         runtime: Arc<dyn Runtime>,
@@ -75,16 +76,29 @@ impl Shared {
             finished: Notify::new(),
             work: Notify::new(),
             hooks,
+            clock,
             transport,
             runtime,
         })
+    }
+
+    /// The session clock's time, as the engine takes it.
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from(self.clock.now())
+    }
+
+    /// AWS's time as far as the engine knows it: what other requests
+    /// (`whoami`, `sign`) are signed with.
+    pub(crate) fn aws_now(&self) -> OffsetDateTime {
+        let now = self.now();
+        self.lock().engine.aws_time(now)
     }
 
     /// Credentials valid now. Fresh and advisory paths complete without
     /// awaiting anything.
     pub(crate) async fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
         if let Some(snapshot) = &*self.snapshot.load()
-            && let Some(credentials) = snapshot.fresh_at(SystemTime::now())
+            && let Some(credentials) = snapshot.fresh_at(self.clock.now())
         {
             return Ok(credentials.clone());
         }
@@ -97,7 +111,7 @@ impl Shared {
         let first = {
             let mut state = self.lock();
             state.driving = true;
-            state.engine.prefetch(now())
+            state.engine.prefetch(self.now())
         };
         self.runtime.spawn(Box::pin(Arc::clone(self).drive()));
         self.wait(Some(first)).await.map(|_| ())
@@ -140,7 +154,7 @@ impl Shared {
             finished.as_mut().enable();
             let access = {
                 let mut state = self.lock();
-                let access = state.engine.poll_access(now(), waited_for);
+                let access = state.engine.poll_access(self.now(), waited_for);
                 self.wake_driver(&mut state);
                 access
             };
@@ -168,7 +182,8 @@ impl Shared {
         self.runtime.spawn(Box::pin(Arc::clone(self).drive()));
     }
 
-    /// Performs the engine's work until there is none (deferred mode) or
+    /// Performs the engine's work until there is none and no retry is
+    /// pending (deferred mode), or
     /// the session closes (eager mode).
     async fn drive(self: Arc<Self>) {
         loop {
@@ -178,7 +193,7 @@ impl Shared {
                 Step::Work(output) => self.perform(*output).await,
                 Step::Sleep(None) => work.await,
                 Step::Sleep(Some(at)) => {
-                    let sleep = Duration::try_from(at - now()).unwrap_or_default();
+                    let sleep = Duration::try_from(at - self.now()).unwrap_or_default();
                     first(work, self.runtime.sleep(sleep)).await;
                 }
                 Step::Stop => return,
@@ -192,13 +207,16 @@ impl Shared {
             state.driving = false;
             return Step::Stop;
         }
-        let now = now();
+        let now = self.now();
         if state.engine.poll_timeout().is_some_and(|at| at <= now) {
             state.engine.handle_timeout(now);
         }
         match state.engine.poll_output() {
             Some(output) => Step::Work(Box::new(output)),
-            None if self.eager => Step::Sleep(state.engine.poll_timeout()),
+            // A deferred session's task stays while a retry is pending.
+            None if self.eager || state.engine.poll_timeout().is_some() => {
+                Step::Sleep(state.engine.poll_timeout())
+            }
             None => {
                 state.driving = false;
                 Step::Stop
@@ -209,13 +227,11 @@ impl Shared {
     /// Does one piece of work and feeds the answer back.
     async fn perform(&self, output: Output) {
         let input = match output {
-            Output::Refreshed { .. } => {
+            // A failed refresh may have corrected the clock skew, which
+            // moves the snapshot's window too.
+            Output::Refreshed { .. } | Output::RefreshFailed { .. } => {
                 let snapshot = self.lock().engine.snapshot();
                 self.snapshot.store(snapshot.map(Arc::new));
-                self.finished.notify_waiters();
-                return;
-            }
-            Output::RefreshFailed { .. } => {
                 self.finished.notify_waiters();
                 return;
             }
@@ -243,7 +259,8 @@ impl Shared {
                 return;
             }
         };
-        self.lock().engine.handle_input(now(), input);
+        let now = self.now();
+        self.lock().engine.handle_input(now, input);
     }
 }
 

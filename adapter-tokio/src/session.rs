@@ -10,7 +10,7 @@ use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
-use refresh_session_io::{MfaCommand, new_engine, now};
+use refresh_session_io::{MfaCommand, new_engine};
 
 use crate::driver::Shared;
 use crate::hooks::{BoxError, CustomHook, Hooks, MfaHook};
@@ -82,7 +82,8 @@ impl RefreshableSession {
     pub async fn whoami(&self) -> Result<CallerIdentity, Error> {
         let credentials = self.credentials().await?;
         let shared = &self.handle.shared;
-        let request = sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, now())?;
+        let request =
+            sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, shared.aws_now())?;
         let response = shared.transport.send(request).await?;
         sts::parse_caller_identity(&response)
     }
@@ -96,7 +97,13 @@ impl RefreshableSession {
         service: &str,
     ) -> Result<(), Error> {
         let credentials = self.credentials().await?;
-        sign_request(request, &credentials, region, service, now())
+        sign_request(
+            request,
+            &credentials,
+            region,
+            service,
+            self.handle.shared.aws_now(),
+        )
     }
 
     /// Refresh counters and the current expiry.
@@ -189,7 +196,7 @@ impl Builder {
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub async fn build(mut self) -> Result<RefreshableSession, Error> {
-        let engine = new_engine(self.config)?;
+        let (engine, clock) = new_engine(self.config)?;
         if let Some(spec) = engine.mfa_command() {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }
@@ -201,7 +208,7 @@ impl Builder {
             Some(transport) => transport,
             None => default_transport(&engine)?,
         };
-        let shared = Shared::new(engine, self.hooks, transport, runtime);
+        let shared = Shared::new(engine, clock, self.hooks, transport, runtime);
         let session = RefreshableSession {
             handle: Arc::new(Handle { shared }),
         };

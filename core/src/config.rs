@@ -7,13 +7,15 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
 
 use crate::credentials::Credentials;
 use crate::error::ConfigError;
 use crate::policy::{DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT, RefreshPolicy};
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::source::{self, SourceCredentials};
 use crate::sts::{AssumeRole, StsEndpoint};
@@ -32,6 +34,16 @@ pub struct SessionConfig {
     mfa_command: Option<Vec<OsString>>,
     mfa_command_timeout: Duration,
     http: HttpTimeouts,
+    max_attempts: u32,
+    retry_deadline: Duration,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+/// Where a driver reads the time. The engine never reads a clock (it is
+/// given `now`); the adapters read this one, the system clock unless set.
+pub trait Clock: Send + Sync + 'static {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +76,9 @@ impl SessionConfig {
             mfa_command: None,
             mfa_command_timeout: MfaCommandSpec::DEFAULT_TIMEOUT,
             http: HttpTimeouts::default(),
+            max_attempts: RetryPolicy::default().max_attempts(),
+            retry_deadline: RetryPolicy::default().deadline(),
+            clock: None,
         }
     }
 
@@ -81,6 +96,11 @@ impl SessionConfig {
         self.source = Some(source);
     }
 
+    /// The clock set with [`SessionOptions::clock`], if any.
+    pub fn clock(&self) -> Option<Arc<dyn Clock>> {
+        self.clock.clone()
+    }
+
     /// Whether the session refreshes only when asked (`true`, the default)
     /// or fetches at construction and refreshes in the background.
     pub fn defers_refresh(&self) -> bool {
@@ -96,6 +116,7 @@ impl SessionConfig {
     ) -> Result<Resolved, ConfigError> {
         let policy = RefreshPolicy::new(self.advisory_timeout, self.mandatory_timeout)?;
         self.http.check()?;
+        let retry = RetryPolicy::new(self.max_attempts, self.retry_deadline)?;
         let mfa_command = self.mfa_command_spec()?;
         let region = self
             .region
@@ -141,6 +162,7 @@ impl SessionConfig {
         Ok(Resolved {
             method,
             policy,
+            retry,
             defer_refresh: self.defer_refresh,
             sts_endpoint,
             http: self.http,
@@ -251,6 +273,9 @@ impl fmt::Debug for SessionConfig {
             .field("mfa_command", &self.mfa_command)
             .field("mfa_command_timeout", &self.mfa_command_timeout)
             .field("http", &self.http)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_deadline", &self.retry_deadline)
+            .field("clock", &self.clock.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -341,6 +366,29 @@ pub trait SessionOptions: Sized {
         self.session_config().http.read = timeout;
         self
     }
+
+    /// How many times a refresh calls STS when it gets throttled, a 5xx
+    /// answer or no answer (default 3, the first call included; 1 turns
+    /// retries off). Retries back off exponentially with full jitter.
+    fn max_attempts(mut self, attempts: u32) -> Self {
+        self.session_config().max_attempts = attempts;
+        self
+    }
+
+    /// How long a refresh may keep retrying, from its first call to STS
+    /// (default 30 s).
+    fn retry_deadline(mut self, deadline: Duration) -> Self {
+        self.session_config().retry_deadline = deadline;
+        self
+    }
+
+    /// The wall clock the session reads (default: the system clock), for
+    /// simulations and tests. A clock that is minutes off still works: the
+    /// session corrects for the skew it sees in AWS's answers.
+    fn clock(mut self, clock: impl Clock) -> Self {
+        self.session_config().clock = Some(Arc::new(clock));
+        self
+    }
 }
 
 impl SessionOptions for SessionConfig {
@@ -354,6 +402,7 @@ impl SessionOptions for SessionConfig {
 pub(crate) struct Resolved {
     pub(crate) method: Method,
     pub(crate) policy: RefreshPolicy,
+    pub(crate) retry: RetryPolicy,
     pub(crate) defer_refresh: bool,
     /// For a custom session without a region this holds why `whoami` cannot
     /// call STS.

@@ -33,7 +33,9 @@ use crate::custom::CustomCredentials;
 use crate::error::{ConfigError, Error, HookError, TransportError};
 use crate::fetch::{Answer, Context, Fetch, Need, Progress};
 use crate::policy::{Freshness, RefreshPolicy, Windows};
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
+use crate::skew::ClockSkew;
 use crate::sts::StsEndpoint;
 
 /// The largest response body a driver reads; past it the driver reports
@@ -257,7 +259,11 @@ pub struct Engine {
     http: HttpTimeouts,
     mfa_command: Option<MfaCommandSpec>,
     policy: RefreshPolicy,
+    retry: RetryPolicy,
     defer_refresh: bool,
+    skew: ClockSkew,
+    /// When the last request went out (local time), for the round trip.
+    sent_at: Option<OffsetDateTime>,
     current: Option<Current>,
     in_flight: Option<InFlight>,
     next_id: u64,
@@ -266,7 +272,8 @@ pub struct Engine {
     backoff: Backoff,
     /// No advisory or background refresh starts before this.
     retry_at: Option<OffsetDateTime>,
-    /// Eager mode: when the background refresh starts.
+    /// Eager mode: when the background refresh starts (AWS's time, like
+    /// every time the engine keeps).
     background_at: Option<OffsetDateTime>,
     jitter: Jitter,
     outputs: VecDeque<Output>,
@@ -285,6 +292,7 @@ impl Engine {
         let Resolved {
             method,
             policy,
+            retry,
             defer_refresh,
             sts_endpoint,
             http,
@@ -296,7 +304,10 @@ impl Engine {
             http,
             mfa_command,
             policy,
+            retry,
             defer_refresh,
+            skew: ClockSkew::default(),
+            sent_at: None,
             current: None,
             in_flight: None,
             next_id: 0,
@@ -342,11 +353,26 @@ impl Engine {
         }
     }
 
-    /// The current credential and its fresh window, for lock-free readers.
+    /// How far the local clock is behind AWS's (negative: ahead), as
+    /// learned from answers' `Date` headers.
+    pub fn clock_skew(&self) -> time::Duration {
+        self.skew.offset()
+    }
+
+    /// AWS's time at local time `now`: what drivers sign other requests
+    /// (`whoami`, `sign`) with.
+    pub fn aws_time(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now + self.skew.offset()
+    }
+
+    /// The current credential and the end of its fresh window on the local
+    /// clock, for lock-free readers.
     pub fn snapshot(&self) -> Option<Snapshot> {
         self.current.as_ref().map(|current| Snapshot {
             credentials: current.credentials.clone(),
-            fresh_until: current.windows.map(|w| SystemTime::from(w.fresh_until())),
+            fresh_until: current
+                .windows
+                .map(|w| SystemTime::from(w.fresh_until() - self.skew.offset())),
         })
     }
 
@@ -354,6 +380,7 @@ impl Engine {
     /// waiting caller; wait for the returned id with
     /// [`poll_access`](Self::poll_access).
     pub fn prefetch(&mut self, now: OffsetDateTime) -> FetchId {
+        let now = self.aws_time(now);
         match &self.in_flight {
             Some(in_flight) => in_flight.id,
             None => self.start(now, Trigger::Prefetch),
@@ -363,6 +390,7 @@ impl Engine {
     /// A caller asks for credentials at `now`. A first call passes `None`;
     /// a caller told to wait passes the id it waited for.
     pub fn poll_access(&mut self, now: OffsetDateTime, waited_for: Option<FetchId>) -> Access {
+        let now = self.aws_time(now);
         let usable = self
             .current
             .as_ref()
@@ -407,15 +435,27 @@ impl Engine {
     /// Feeds in the driver's answer to an earlier output. Answers for a
     /// fetch that is no longer running are ignored.
     pub fn handle_input(&mut self, now: OffsetDateTime, input: Input) {
+        let skew_corrected = match &input {
+            Input::Response { response, .. } => {
+                let sent = self.sent_at.unwrap_or(now);
+                self.skew.observe(now, sent, response)
+            }
+            _ => false,
+        };
+        let now = self.aws_time(now);
         let (id, answer) = input.into_parts();
         let Some(in_flight) = self.in_flight.as_mut().filter(|f| f.id == id) else {
             tracing::debug!(target: "refresh_session", ?id, "ignoring an answer for a fetch that is not running");
             return;
         };
-        let cx = Context {
-            endpoint: &self.sts_endpoint,
+        let cx = Context::new(
+            &self.sts_endpoint,
+            &self.retry,
             now,
-        };
+            self.skew.offset(),
+            self.jitter.next_unit(),
+            skew_corrected,
+        );
         match in_flight.fetch.advance(&mut self.method, cx, answer) {
             Some(progress) => self.apply(now, id, progress),
             None => {
@@ -427,15 +467,32 @@ impl Engine {
     /// When the driver should call [`handle_timeout`](Self::handle_timeout)
     /// next, if ever.
     pub fn poll_timeout(&self) -> Option<OffsetDateTime> {
-        if self.in_flight.is_some() {
-            return None;
-        }
-        self.background_at
+        let at = match &self.in_flight {
+            Some(in_flight) => in_flight.fetch.wake_at(),
+            None => self.background_at,
+        };
+        at.map(|at| at - self.skew.offset())
     }
 
-    /// The time from [`poll_timeout`](Self::poll_timeout) has come.
+    /// The time from [`poll_timeout`](Self::poll_timeout) has come: a
+    /// retry of the fetch in flight, or an eager session's background
+    /// refresh.
     pub fn handle_timeout(&mut self, now: OffsetDateTime) {
-        if self.in_flight.is_none() && self.background_at.is_some_and(|at| now >= at) {
+        let now = self.aws_time(now);
+        if let Some(in_flight) = &mut self.in_flight {
+            let cx = Context::new(
+                &self.sts_endpoint,
+                &self.retry,
+                now,
+                self.skew.offset(),
+                self.jitter.next_unit(),
+                false,
+            );
+            let id = in_flight.id;
+            if let Some(progress) = in_flight.fetch.on_timeout(&mut self.method, cx) {
+                self.apply(now, id, progress);
+            }
+        } else if self.background_at.is_some_and(|at| now >= at) {
             self.background_at = None;
             self.start(now, Trigger::Background);
         }
@@ -452,10 +509,14 @@ impl Engine {
         let id = FetchId(self.next_id);
         self.next_id += 1;
         tracing::debug!(target: "refresh_session", ?id, ?trigger, "refresh started");
-        let cx = Context {
-            endpoint: &self.sts_endpoint,
+        let cx = Context::new(
+            &self.sts_endpoint,
+            &self.retry,
             now,
-        };
+            self.skew.offset(),
+            self.jitter.next_unit(),
+            false,
+        );
         let (fetch, progress) = Fetch::start(&mut self.method, cx);
         self.in_flight = Some(InFlight { id, fetch });
         self.apply(now, id, progress);
@@ -465,8 +526,10 @@ impl Engine {
     fn apply(&mut self, now: OffsetDateTime, fetch: FetchId, progress: Progress) {
         let output = match progress {
             Progress::Done(result) => return self.finish(now, fetch, result),
+            Progress::Wait => return,
             Progress::Need(Need::Transmit(request)) => {
                 let request = *request;
+                self.sent_at = Some(now - self.skew.offset());
                 self.metrics.upstream_calls += 1;
                 Output::Transmit { fetch, request }
             }

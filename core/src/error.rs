@@ -107,6 +107,14 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether AWS refused the request's timing or signature in a way a
+    /// wrong local clock causes (`RequestTimeTooSkewed`, `RequestExpired`,
+    /// `SignatureDoesNotMatch` for "Signature expired", ...). Retried only
+    /// when the answer also showed the clock to be off.
+    pub fn is_clock_skew(&self) -> bool {
+        matches!(self, Error::Service(e) if e.code().is_clock_skew())
+    }
 }
 
 /// An error answer from an AWS service.
@@ -272,6 +280,13 @@ impl ErrorCode {
         }
     }
 
+    fn is_clock_skew(&self) -> bool {
+        matches!(
+            self,
+            Self::RequestTimeTooSkewed | Self::RequestExpired | Self::SignatureDoesNotMatch
+        ) || matches!(self, Self::Other(code) if code == "InvalidSignatureException")
+    }
+
     fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -306,11 +321,15 @@ impl TransportError {
         self.kind
     }
 
-    /// Whether a later attempt may get through.
+    /// Whether a later attempt may get through: not after a TLS failure
+    /// (certificates do not fix themselves), an oversized answer or a
+    /// request that cannot be sent.
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self.kind,
-            TransportErrorKind::Tls | TransportErrorKind::InvalidRequest
+            TransportErrorKind::Tls
+                | TransportErrorKind::TooLarge
+                | TransportErrorKind::InvalidRequest
         )
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! `AssumeRole` asks for its source credentials first and for the MFA code
 //! last, right before the request is signed: a chained source may take a
-//! while to refresh, and a TOTP code is only good for about 30 seconds.
+//! while to refresh, and a TOTP code is only good for about 30 seconds. A
+//! retryable failure of the STS call is retried with the same source and
+//! code, re-signed at the time of the retry.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use crate::credentials::Credentials;
 use crate::custom::{CustomCredentials, ProviderError};
 use crate::error::{ConfigError, Error, HookError, TransportError};
 use crate::mfa::{self, MfaError};
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::source::SourceCredentials;
 use crate::sts::{self, StsEndpoint};
@@ -31,6 +34,8 @@ pub(crate) enum Need {
 /// Where a fetch stands after a step.
 pub(crate) enum Progress {
     Need(Need),
+    /// Nothing to do until [`Fetch::wake_at`].
+    Wait,
     Done(Result<Credentials, Error>),
 }
 
@@ -43,6 +48,18 @@ pub(crate) enum Answer {
     Provided(Result<CustomCredentials, HookError>),
 }
 
+/// One STS call and what it needs to be made again.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    source: Arc<Credentials>,
+    code: Option<Secret>,
+    /// Counting from 1.
+    number: u32,
+    /// When the first attempt went out, on the local clock: elapsed time is
+    /// measured there, since a clock-skew correction moves AWS's time.
+    started: OffsetDateTime,
+}
+
 /// A fetch in progress: what it waits for, with what it has so far.
 #[derive(Debug)]
 pub(crate) enum Fetch {
@@ -50,17 +67,49 @@ pub(crate) enum Fetch {
     AwaitToken {
         source: Arc<Credentials>,
     },
-    AwaitResponse,
+    AwaitResponse(Attempt),
+    AwaitRetry(Attempt, OffsetDateTime),
     AwaitProvider,
     /// Finished; answers are no longer accepted.
     Done,
 }
 
-/// What a fetch step may read: the STS endpoint and the time.
+/// What a fetch step may read.
 #[derive(Clone, Copy)]
 pub(crate) struct Context<'a> {
     pub(crate) endpoint: &'a Result<StsEndpoint, ConfigError>,
+    pub(crate) retry: &'a RetryPolicy,
+    /// The time, corrected for the clock skew the engine knows.
     pub(crate) now: OffsetDateTime,
+    /// The local clock's time, for measuring elapsed time.
+    pub(crate) local_now: OffsetDateTime,
+    /// A random number in `0.0..1.0` for retry jitter.
+    pub(crate) jitter: f64,
+    /// The answer being handled changed the engine's clock-skew estimate,
+    /// so a clock-skew error is worth one more, correctly dated, try.
+    pub(crate) skew_corrected: bool,
+}
+
+impl<'a> Context<'a> {
+    /// The context at AWS's time `now`, which is the local time plus
+    /// `skew`.
+    pub(crate) fn new(
+        endpoint: &'a Result<StsEndpoint, ConfigError>,
+        retry: &'a RetryPolicy,
+        now: OffsetDateTime,
+        skew: time::Duration,
+        jitter: f64,
+        skew_corrected: bool,
+    ) -> Self {
+        Self {
+            endpoint,
+            retry,
+            now,
+            local_now: now - skew,
+            jitter,
+            skew_corrected,
+        }
+    }
 }
 
 impl Fetch {
@@ -76,6 +125,30 @@ impl Fetch {
                 SourceCredentials::External => (Fetch::AwaitSource, Progress::Need(Need::Source)),
             },
         }
+    }
+
+    /// When the fetch wants [`on_timeout`](Self::on_timeout), if ever.
+    pub(crate) fn wake_at(&self) -> Option<OffsetDateTime> {
+        match self {
+            Fetch::AwaitRetry(_, at) => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// The time from [`wake_at`](Self::wake_at) has come: retry.
+    pub(crate) fn on_timeout(&mut self, method: &mut Method, cx: Context<'_>) -> Option<Progress> {
+        let current = std::mem::replace(self, Fetch::Done);
+        let (next, progress) = match (current, method) {
+            (Fetch::AwaitRetry(attempt, at), Method::AssumeRole(role)) if cx.now >= at => {
+                transmit(role, attempt, cx)
+            }
+            (unchanged, _) => {
+                *self = unchanged;
+                return None;
+            }
+        };
+        *self = next;
+        Some(progress)
     }
 
     /// Feeds an answer in; `None` if the fetch is not waiting for that kind
@@ -99,18 +172,23 @@ impl Fetch {
                     .map_err(MfaError::Provider)
                     .and_then(|raw| mfa::parse_token(raw.expose()))
                 {
-                    Ok(code) => transmit(role, &source, Some(&code), cx),
+                    Ok(code) => transmit(role, Attempt::first(source, Some(code), cx), cx),
                     Err(error) => done(Err(error.into())),
                 }
             }
-            (Fetch::AwaitResponse, Method::AssumeRole(_), Answer::Response(response)) => {
-                done(sts::parse_assume_role(&response).map(|assumed| {
+            (
+                Fetch::AwaitResponse(attempt),
+                Method::AssumeRole(role),
+                Answer::Response(response),
+            ) => match sts::parse_assume_role(&response) {
+                Ok(assumed) => {
                     tracing::debug!(target: "refresh_session", arn = %assumed.arn, "role assumed");
-                    assumed.credentials
-                }))
-            }
-            (Fetch::AwaitResponse, Method::AssumeRole(_), Answer::Transport(error)) => {
-                done(Err(error.into()))
+                    done(Ok(assumed.credentials))
+                }
+                Err(error) => retry_or_fail(role, attempt, error, cx),
+            },
+            (Fetch::AwaitResponse(attempt), Method::AssumeRole(role), Answer::Transport(error)) => {
+                retry_or_fail(role, attempt, error.into(), cx)
             }
             (Fetch::AwaitProvider, Method::Custom, Answer::Provided(result)) => match result {
                 Ok(result) => done(result.validate()),
@@ -123,6 +201,17 @@ impl Fetch {
         };
         *self = next;
         Some(progress)
+    }
+}
+
+impl Attempt {
+    fn first(source: Arc<Credentials>, code: Option<Secret>, cx: Context<'_>) -> Self {
+        Self {
+            source,
+            code,
+            number: 1,
+            started: cx.local_now,
+        }
     }
 }
 
@@ -146,9 +235,9 @@ fn after_source(
         return done(Err(Error::Source(Arc::new(expired))));
     }
     match &mut role.mfa {
-        Mfa::None => transmit(role, &source, None, cx),
+        Mfa::None => transmit(role, Attempt::first(source, None, cx), cx),
         Mfa::Static(code) => match code.take() {
-            Some(code) => transmit(role, &source, Some(&code), cx),
+            Some(code) => transmit(role, Attempt::first(source, Some(code), cx), cx),
             None => done(Err(MfaError::StaticTokenSpent.into())),
         },
         Mfa::Provider { serial } => {
@@ -160,24 +249,63 @@ fn after_source(
     }
 }
 
-fn transmit(
-    role: &RoleMethod,
-    source: &Credentials,
-    code: Option<&Secret>,
-    cx: Context<'_>,
-) -> (Fetch, Progress) {
+/// Signs and sends `attempt` at `cx.now`.
+fn transmit(role: &RoleMethod, attempt: Attempt, cx: Context<'_>) -> (Fetch, Progress) {
     let request = cx
         .endpoint
         .as_ref()
         .map_err(|e| Error::from(e.clone()))
         .and_then(|endpoint| {
-            sts::assume_role_request(&role.params, code, source, endpoint, cx.now)
+            sts::assume_role_request(
+                &role.params,
+                attempt.code.as_ref(),
+                &attempt.source,
+                endpoint,
+                cx.now,
+            )
         });
     match request {
         Ok(request) => (
-            Fetch::AwaitResponse,
+            Fetch::AwaitResponse(attempt),
             Progress::Need(Need::Transmit(Box::new(request))),
         ),
         Err(error) => done(Err(error)),
     }
+}
+
+/// After a failed STS call: retry at once if the clock was just corrected,
+/// after a jittered backoff if the error is retryable and attempts and time
+/// are left, else give up with `error`.
+fn retry_or_fail(
+    role: &RoleMethod,
+    attempt: Attempt,
+    error: Error,
+    cx: Context<'_>,
+) -> (Fetch, Progress) {
+    let skewed = cx.skew_corrected && error.is_clock_skew();
+    if !skewed && !error.is_retryable() {
+        return done(Err(error));
+    }
+    let jitter = if skewed { 0.0 } else { cx.jitter };
+    let Some(delay) = cx
+        .retry
+        .delay(attempt.number, attempt.started, cx.local_now, jitter)
+    else {
+        return done(Err(error));
+    };
+    tracing::info!(
+        target: "refresh_session",
+        %error,
+        attempt = attempt.number,
+        ?delay,
+        "retrying STS"
+    );
+    let next = Attempt {
+        number: attempt.number + 1,
+        ..attempt
+    };
+    if delay.is_zero() {
+        return transmit(role, next, cx);
+    }
+    (Fetch::AwaitRetry(next, cx.now + delay), Progress::Wait)
 }

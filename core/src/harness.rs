@@ -33,6 +33,9 @@ pub enum Reply {
     Denied,
     /// The connection fails (a transport error); providers fail.
     Unreachable,
+    /// STS answers `SignatureDoesNotMatch` (a wrong secret key); providers
+    /// fail.
+    SignatureMismatch,
 }
 
 /// A piece of work the engine asked for.
@@ -63,10 +66,21 @@ pub struct Issued {
 pub struct Sim {
     engine: Engine,
     now: OffsetDateTime,
-    pending: VecDeque<Work>,
+    /// AWS's clock minus the local one.
+    server_offset: time::Duration,
+    /// Whether STS refuses requests signed too far from its time.
+    checks_signing_time: bool,
+    /// Unanswered work and when it was asked for.
+    pending: VecDeque<(Work, OffsetDateTime)>,
+    /// The longest time between asking for work and its answer.
+    max_round_trip: time::Duration,
     news: Vec<Output>,
     issued: Vec<Issued>,
 }
+
+/// How far a request's signing time may be from AWS's before it answers
+/// `SignatureDoesNotMatch` ("Signature expired").
+pub const SIGNING_TIME_LEEWAY: time::Duration = time::Duration::minutes(15);
 
 /// A fixed MFA code the simulated provider returns.
 pub const MFA_CODE: &str = "123456";
@@ -82,7 +96,10 @@ impl Sim {
         Ok(Self {
             engine,
             now: start,
+            server_offset: time::Duration::ZERO,
+            checks_signing_time: false,
             pending: VecDeque::new(),
+            max_round_trip: time::Duration::ZERO,
             news: Vec::new(),
             issued: Vec::new(),
         })
@@ -96,6 +113,20 @@ impl Sim {
     /// The simulated time.
     pub fn now(&self) -> OffsetDateTime {
         self.now
+    }
+
+    /// Sets AWS's clock to the local one plus `offset` (every answer
+    /// carries AWS's time in its `Date` header); with
+    /// `checks_signing_time`, STS refuses requests signed more than
+    /// [`SIGNING_TIME_LEEWAY`] away from its time, as AWS does.
+    pub fn set_server_clock(&mut self, offset: time::Duration, checks_signing_time: bool) {
+        self.server_offset = offset;
+        self.checks_signing_time = checks_signing_time;
+    }
+
+    /// AWS's time (the simulated time plus the server clock's offset).
+    pub fn server_now(&self) -> OffsetDateTime {
+        self.now + self.server_offset
     }
 
     /// A caller asks for credentials (first time).
@@ -126,15 +157,22 @@ impl Sim {
 
     /// The unanswered work, oldest first.
     pub fn pending_work(&self) -> impl Iterator<Item = &Work> {
-        self.pending.iter()
+        self.pending.iter().map(|(work, _)| work)
+    }
+
+    /// The longest time any work waited for its answer: the round trip that
+    /// bounds how precisely the engine can learn AWS's time.
+    pub fn max_round_trip(&self) -> time::Duration {
+        self.max_round_trip
     }
 
     /// Answers the oldest unanswered work with `reply`; `false` if there was
     /// none.
     pub fn answer(&mut self, reply: Reply) -> bool {
-        let Some(work) = self.pending.pop_front() else {
+        let Some((work, asked_at)) = self.pending.pop_front() else {
             return false;
         };
+        self.max_round_trip = self.max_round_trip.max(self.now - asked_at);
         let input = self.input_for(work, reply);
         self.engine.handle_input(self.now, input);
         self.collect();
@@ -188,44 +226,58 @@ impl Sim {
 
     fn collect(&mut self) {
         while let Some(output) = self.engine.poll_output() {
-            match output {
-                Output::Transmit { fetch, request } => self
-                    .pending
-                    .push_back(Work::Transmit(fetch, Box::new(request))),
-                Output::MfaToken { fetch, .. } => self.pending.push_back(Work::MfaToken(fetch)),
-                Output::CallProvider { fetch } => self.pending.push_back(Work::Provider(fetch)),
-                Output::SourceCredentials { fetch } => self.pending.push_back(Work::Source(fetch)),
-                news => self.news.push(news),
-            }
+            let work = match output {
+                Output::Transmit { fetch, request } => Work::Transmit(fetch, Box::new(request)),
+                Output::MfaToken { fetch, .. } => Work::MfaToken(fetch),
+                Output::CallProvider { fetch } => Work::Provider(fetch),
+                Output::SourceCredentials { fetch } => Work::Source(fetch),
+                news => {
+                    self.news.push(news);
+                    continue;
+                }
+            };
+            self.pending.push_back((work, self.now));
         }
     }
 
     fn input_for(&mut self, work: Work, reply: Reply) -> Input {
         let failure = || HookError::new(format!("scripted failure: {reply:?}"));
         match (work, reply) {
-            (Work::Transmit(fetch, _), Reply::Credentials(lifetime)) => Input::Response {
-                fetch,
-                response: assume_role_response(&self.issue(lifetime)),
-            },
-            (Work::Transmit(fetch, _), Reply::Throttled) => Input::Response {
-                fetch,
-                response: error_response(400, "Throttling", "Rate exceeded"),
-            },
-            (Work::Transmit(fetch, _), Reply::Denied) => Input::Response {
-                fetch,
-                response: error_response(
-                    403,
-                    "AccessDenied",
-                    "not authorized to perform sts:AssumeRole",
-                ),
-            },
             (Work::Transmit(fetch, _), Reply::Unreachable) => Input::TransportFailed {
                 fetch,
                 error: TransportError::new(TransportErrorKind::Connect, "connection refused"),
             },
+            (Work::Transmit(fetch, request), reply) => {
+                let server_now = self.server_now();
+                let stale = self.checks_signing_time
+                    && signing_time(&request)
+                        .is_none_or(|at| (at - server_now).abs() > SIGNING_TIME_LEEWAY);
+                let response = match reply {
+                    _ if stale => error_response(403, "SignatureDoesNotMatch", "Signature expired"),
+                    Reply::Credentials(lifetime) => {
+                        assume_role_response(&self.issue(server_now, lifetime))
+                    }
+                    Reply::Throttled => error_response(400, "Throttling", "Rate exceeded"),
+                    Reply::SignatureMismatch => error_response(
+                        403,
+                        "SignatureDoesNotMatch",
+                        "The request signature we calculated does not match the signature you provided.",
+                    ),
+                    _ => error_response(
+                        403,
+                        "AccessDenied",
+                        "not authorized to perform sts:AssumeRole",
+                    ),
+                };
+                Input::Response {
+                    fetch,
+                    response: dated(response, server_now),
+                }
+            }
             (Work::Provider(fetch), Reply::Credentials(lifetime)) => Input::Provided {
                 fetch,
-                result: Ok(CustomCredentials::from(self.issue(lifetime))),
+                // A provider runs on this machine: its clock is ours.
+                result: Ok(CustomCredentials::from(self.issue(self.now, lifetime))),
             },
             (Work::Provider(fetch), _) => Input::Provided {
                 fetch,
@@ -255,12 +307,12 @@ impl Sim {
         }
     }
 
-    fn issue(&mut self, lifetime: Duration) -> Credentials {
+    fn issue(&mut self, at: OffsetDateTime, lifetime: Duration) -> Credentials {
         let n = self.issued.len() + 1;
         let issued = Issued {
             access_key_id: format!("ASIASIM{n:08}"),
-            at: self.now,
-            expires: self.now + lifetime,
+            at,
+            expires: at + lifetime,
         };
         let credentials = Credentials::new(
             issued.access_key_id.clone(),
@@ -272,6 +324,33 @@ impl Sim {
         credentials
     }
 }
+
+/// `response` with a `Date` header saying `at`, as every HTTP server sends.
+pub fn dated(mut response: http::Response<Vec<u8>>, at: OffsetDateTime) -> http::Response<Vec<u8>> {
+    let date = at.to_offset(time::UtcOffset::UTC).format(IMF_FIXDATE).ok();
+    if let Some(value) = date.and_then(|d| http::HeaderValue::from_str(&d).ok()) {
+        response.headers_mut().insert(http::header::DATE, value);
+    }
+    response
+}
+
+/// When a SigV4-signed request says it was signed (`x-amz-date`).
+pub fn signing_time<B>(request: &http::Request<B>) -> Option<OffsetDateTime> {
+    parse_amz_date(request.headers().get("x-amz-date")?.to_str().ok()?)
+}
+
+/// Parses an `x-amz-date` value (`20261122T125232Z`).
+pub fn parse_amz_date(text: &str) -> Option<OffsetDateTime> {
+    time::PrimitiveDateTime::parse(text, AMZ_DATE)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
+const IMF_FIXDATE: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+const AMZ_DATE: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// An STS `AssumeRole` success answer carrying `credentials`, as AWS
 /// formats it.

@@ -73,14 +73,16 @@ pub mod harness;
 pub mod mfa;
 pub mod policy;
 mod query;
+pub mod retry;
 pub mod secret;
 pub mod sign;
+mod skew;
 pub mod source;
 pub mod sts;
 mod validate;
 mod xml;
 
-pub use config::{SessionConfig, SessionOptions};
+pub use config::{Clock, SessionConfig, SessionOptions};
 pub use credentials::Credentials;
 pub use error::{ConfigError, Error};
 pub use secret::Secret;

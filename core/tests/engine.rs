@@ -91,7 +91,8 @@ fn advisory_call_returns_the_cached_credential_and_starts_one_refresh() {
 
 #[test]
 fn advisory_failure_keeps_cached_credentials_and_backs_off() {
-    let (mut sim, first) = warmed(sts());
+    // One attempt per refresh: this is about the backoff between refreshes.
+    let (mut sim, first) = warmed(sts().max_attempts(1));
     sim.advance(secs(2700));
     assert_eq!(ready(sim.call()), first);
     assert!(sim.answer(Reply::Throttled));
@@ -196,7 +197,7 @@ fn eager_sessions_refresh_in_the_background_before_the_advisory_window() {
 
 #[test]
 fn eager_background_failures_retry_with_backoff() {
-    let mut sim = sim(sts().defer_refresh(false));
+    let mut sim = sim(sts().defer_refresh(false).max_attempts(1));
     let fetch = sim.prefetch();
     sim.answer(Reply::Credentials(HOUR));
     let first = ready(sim.recall(fetch));

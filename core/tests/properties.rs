@@ -33,6 +33,9 @@ struct Setup {
     advisory: Duration,
     mandatory: Duration,
     seed: u64,
+    /// AWS's clock minus ours, and whether STS checks signing times.
+    server_offset: time::Duration,
+    checks_signing_time: bool,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -42,22 +45,29 @@ fn setup() -> impl Strategy<Value = Setup> {
         Just(Duration::from_secs(3600)),
         Just(Duration::from_secs(43_200)),
     ];
+    let skew = prop_oneof![
+        3 => Just(0i64),
+        1 => Just(-1200i64),
+        1 => Just(1200i64),
+        1 => -3600i64..3600,
+    ];
+    let windows = (0u64..=1800, 0u64..=100);
     (
-        any::<bool>(),
-        any::<bool>(),
-        lifetime,
-        0u64..=1800,
-        0u64..=100,
-        any::<u64>(),
+        (any::<bool>(), any::<bool>(), lifetime, windows),
+        (any::<u64>(), skew, any::<bool>()),
     )
         .prop_map(
-            |(custom, defer, lifetime, advisory, mandatory_pct, seed)| Setup {
+            |((custom, defer, lifetime, (advisory, mandatory_pct)), (seed, skew, checks))| Setup {
                 custom,
                 defer,
                 lifetime,
                 advisory: Duration::from_secs(advisory),
                 mandatory: Duration::from_secs(advisory * mandatory_pct / 100),
                 seed,
+                // Only STS answers carry AWS's time; a custom provider's
+                // clock is ours.
+                server_offset: time::Duration::seconds(if custom { 0 } else { skew }),
+                checks_signing_time: checks,
             },
         )
 }
@@ -93,16 +103,34 @@ fn ops(lifetime: Duration) -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op, 1..200)
 }
 
-/// Every credential a caller got must be valid at the time it got it.
+/// Every credential a caller got must be valid, on AWS's clock, at the
+/// time it got it.
 fn check_ready(sim: &Sim, credentials: &Credentials) -> Result<(), TestCaseError> {
     let expiration = credentials.expiration().expect("issued credentials expire");
     prop_assert!(
-        expiration > sim.now(),
-        "handed out {} expiring at {expiration} at {}",
+        expiration > sim.server_now(),
+        "handed out {} expiring at {expiration} at {} (AWS time)",
         credentials.access_key_id(),
-        sim.now()
+        sim.server_now()
     );
     Ok(())
+}
+
+/// How early a skew-corrected engine may act: its estimate of AWS's time is
+/// never behind, but may be ahead by the `Date` header's resolution plus
+/// the round trip of the answer it learned from.
+fn slack(setup: &Setup, sim: &Sim) -> time::Duration {
+    if setup.server_offset.is_zero() {
+        time::Duration::ZERO
+    } else {
+        time::Duration::SECOND + sim.max_round_trip()
+    }
+}
+
+fn new_sim(setup: &Setup) -> Sim {
+    let mut sim = Sim::new(config(setup), START, setup.seed).expect("valid config");
+    sim.set_server_clock(setup.server_offset, setup.checks_signing_time);
+    sim
 }
 
 /// The cached credential's mandatory window starts here.
@@ -129,7 +157,7 @@ proptest! {
         (Just(s), ops(lifetime))
     })) {
         let policy = RefreshPolicy::new(setup.advisory, setup.mandatory).expect("mandatory <= advisory");
-        let mut sim = Sim::new(config(&setup), START, setup.seed).expect("valid config");
+        let mut sim = new_sim(&setup);
         let mut waiting: Vec<FetchId> = Vec::new();
         if !setup.defer {
             waiting.push(sim.prefetch());
@@ -150,7 +178,7 @@ proptest! {
                             // a caller waits only once the mandatory window
                             // has begun.
                             if let Some((_, mandatory_at)) = cached {
-                                prop_assert!(sim.now() >= mandatory_at, "waited at {} before {mandatory_at}", sim.now());
+                                prop_assert!(sim.server_now() + slack(&setup, &sim) >= mandatory_at, "waited at {} before {mandatory_at} (AWS time)", sim.server_now());
                             }
                             waiting.push(id);
                         }
@@ -184,7 +212,7 @@ proptest! {
         setup in setup(),
         gaps in prop::collection::vec(1u64..=250, 1..500),
     ) {
-        let mut sim = Sim::new(config(&setup), START, setup.seed).expect("valid config");
+        let mut sim = new_sim(&setup);
         let reply = Reply::Credentials(setup.lifetime);
         if !setup.defer {
             sim.prefetch();
@@ -192,13 +220,17 @@ proptest! {
         }
         // Callers arrive at random intervals of up to a quarter lifetime
         // (looping over the gaps) for a simulated day, or 100 lifetimes if
-        // that is shorter; STS answers at once.
+        // that is shorter; STS answers at once, background refreshes too.
         let end = START + DAY.min(setup.lifetime * 100);
         for gap in gaps.iter().cycle() {
             if sim.now() >= end {
                 break;
             }
-            sim.advance(setup.lifetime.mul_f64(*gap as f64 / 1000.0));
+            let next_caller = sim.now() + setup.lifetime.mul_f64(*gap as f64 / 1000.0);
+            while sim.step_to_timeout((next_caller - sim.now()).unsigned_abs()) {
+                sim.settle(reply, 8);
+            }
+            sim.advance((next_caller - sim.now()).unsigned_abs());
             match sim.call() {
                 Access::Ready(credentials) => check_ready(&sim, &credentials)?,
                 Access::Pending(id) => {
@@ -210,11 +242,16 @@ proptest! {
             sim.settle(reply, 8);
         }
         let elapsed = (sim.now() - START).unsigned_abs();
-        let bound = 1 + (elapsed.as_secs_f64() / (setup.lifetime.as_secs_f64() / 2.0)).floor() as u64;
-        let calls = sim.engine().metrics().upstream_calls;
-        prop_assert!(calls <= bound, "{calls} upstream calls in {elapsed:?}, bound {bound}");
+        let half_life = setup.lifetime.as_secs_f64() / 2.0;
+        let bound = 1 + (elapsed.as_secs_f64() / half_life).floor() as u64;
+        let early = half_life - slack(&setup, &sim).as_seconds_f64();
+        let skewed_bound = 1 + (elapsed.as_secs_f64() / early).floor() as u64;
+        // Successful calls: a request refused for a wrong clock and retried
+        // at once is not steady state.
+        let calls = sim.engine().metrics().refreshes;
+        prop_assert!(calls <= skewed_bound, "{calls} refreshes in {elapsed:?}, bound {skewed_bound}");
         // And the callers kept it busy: not far below the bound either.
-        prop_assert!(calls * 4 >= bound, "{calls} upstream calls in {elapsed:?}, bound {bound}");
+        prop_assert!(calls * 4 >= bound, "{calls} refreshes in {elapsed:?}, bound {bound}");
     }
 
     #[test]
@@ -223,7 +260,7 @@ proptest! {
         (Just(s), ops(lifetime))
     })) {
         let run = || {
-            let mut sim = Sim::new(config(&setup), START, setup.seed).expect("valid config");
+            let mut sim = new_sim(&setup);
             if !setup.defer {
                 sim.prefetch();
             }

@@ -1,6 +1,6 @@
 //! The blocking IO that every refresh-session adapter performs the same
-//! way: building an engine from the process environment and clock, and
-//! running MFA commands. The core asks for it (it does no IO itself); the blocking adapter
+//! way: building an engine from the process environment and the session's
+//! clock, and running MFA commands. The core asks for it (it does no IO itself); the blocking adapter
 //! calls these functions on its threads, async adapters on a blocking
 //! thread of their runtime.
 //!
@@ -20,5 +20,5 @@
 mod engine;
 mod mfa_command;
 
-pub use engine::{new_engine, now};
+pub use engine::{SystemClock, new_engine};
 pub use mfa_command::MfaCommand;

@@ -49,6 +49,20 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// How much of the answer is sent.
+    pub delivery: Delivery,
+}
+
+/// How much of an answer reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// All of it.
+    Complete,
+    /// Nothing: the connection is closed instead.
+    Reset,
+    /// The head, promising the whole body, then half the body and a closed
+    /// connection.
+    Truncated,
 }
 
 impl Reply {
@@ -59,12 +73,27 @@ impl Reply {
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
             delay: Duration::ZERO,
+            delivery: Delivery::Complete,
         }
     }
 
-    /// The same answer, sent after `delay`.
+    /// No answer: the connection closes.
+    pub fn reset() -> Self {
+        Self {
+            delivery: Delivery::Reset,
+            ..Self::new(500, "text/plain", Vec::new())
+        }
+    }
+
+    /// The same answer, cut off halfway through its body.
+    pub fn truncated(mut self) -> Self {
+        self.delivery = Delivery::Truncated;
+        self
+    }
+
+    /// The same answer, sent `delay` later.
     pub fn delayed(mut self, delay: Duration) -> Self {
-        self.delay = delay;
+        self.delay += delay;
         self
     }
 }
@@ -81,6 +110,7 @@ impl From<http::Response<Vec<u8>>> for Reply {
                 .collect(),
             body,
             delay: Duration::ZERO,
+            delivery: Delivery::Complete,
         }
     }
 }
@@ -177,7 +207,15 @@ fn serve(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
         if !reply.delay.is_zero() {
             thread::sleep(reply.delay);
         }
-        if write_reply(&mut writer, &reply).is_err() || close {
+        let written = match reply.delivery {
+            Delivery::Reset => return,
+            Delivery::Truncated => {
+                let _ = write_reply(&mut writer, &reply, reply.body.len() / 2);
+                return;
+            }
+            Delivery::Complete => write_reply(&mut writer, &reply, reply.body.len()),
+        };
+        if written.is_err() || close {
             return;
         }
     }
@@ -260,14 +298,16 @@ fn read_exact_patiently(
     Ok(())
 }
 
-fn write_reply(writer: &mut TcpStream, reply: &Reply) -> io::Result<()> {
+/// Writes the head (with the whole body's length) and `sent` bytes of the
+/// body.
+fn write_reply(writer: &mut TcpStream, reply: &Reply, sent: usize) -> io::Result<()> {
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str(&format!("content-length: {}\r\n\r\n", reply.body.len()));
     writer.write_all(head.as_bytes())?;
-    writer.write_all(&reply.body)?;
+    writer.write_all(&reply.body[..sent])?;
     writer.flush()
 }
 

@@ -2,6 +2,7 @@
 //! started and bootstrapped per test, and the project's own loopback
 //! servers. Every server binds 127.0.0.1 and is stopped when dropped.
 
+pub mod faults;
 pub mod http_server;
 pub mod moto;
 pub mod sts_server;

@@ -1,14 +1,18 @@
 //! A loopback STS: answers `AssumeRole` and `GetCallerIdentity` in AWS's
-//! query-protocol format, but issues credentials that live only seconds,
-//! can answer slowly, and records every request, so tests can watch a
-//! session across several expiries.
+//! query-protocol format and behaves like AWS where tests need it to (a
+//! `Date` header on every answer; `SignatureDoesNotMatch` for requests
+//! signed more than 15 minutes away from its clock), but issues credentials
+//! that live only seconds, records every request, can hold answers back,
+//! and can misbehave on cue ([`Fault`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use refresh_session_core::harness::{assume_role_response, error_response};
+use refresh_session_core::harness::{
+    SIGNING_TIME_LEEWAY, assume_role_response, dated, error_response, parse_amz_date,
+};
 use refresh_session_core::{Credentials, Secret};
 use time::OffsetDateTime;
 
@@ -21,6 +25,87 @@ pub struct StsOptions {
     pub lifetime: Duration,
     /// How long each answer takes.
     pub delay: Duration,
+}
+
+/// A way to answer an `AssumeRole` call badly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 500 with an HTML body, as a load balancer sends.
+    InternalError,
+    /// HTTP 503 `ServiceUnavailable`.
+    Unavailable,
+    /// HTTP 400 `Throttling`.
+    Throttling,
+    /// HTTP 400 `RequestLimitExceeded`.
+    RequestLimitExceeded,
+    /// The right answer, after this long.
+    Slow(Duration),
+    /// No answer: the connection closes.
+    Reset,
+    /// The right answer, cut off halfway through the body.
+    Truncated,
+    /// HTTP 200 with XML that ends too early.
+    MalformedXml,
+    /// HTTP 200 with a JSON body.
+    WrongContentType,
+    /// HTTP 200 with a body over the 1 MiB response limit.
+    Oversized,
+}
+
+impl Fault {
+    /// Every fault, the slow one taking `slow`.
+    pub fn all(slow: Duration) -> [Fault; 10] {
+        [
+            Fault::InternalError,
+            Fault::Unavailable,
+            Fault::Throttling,
+            Fault::RequestLimitExceeded,
+            Fault::Slow(slow),
+            Fault::Reset,
+            Fault::Truncated,
+            Fault::MalformedXml,
+            Fault::WrongContentType,
+            Fault::Oversized,
+        ]
+    }
+
+    /// Whether a client should retry after this fault (the others are the
+    /// server's mistake, and trying again would not help).
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            Fault::MalformedXml | Fault::WrongContentType | Fault::Oversized
+        )
+    }
+
+    fn reply(self, good: Reply) -> Reply {
+        match self {
+            Fault::InternalError => Reply::new(
+                500,
+                "text/html",
+                "<html><body><h1>500 Internal Server Error</h1></body></html>",
+            ),
+            Fault::Unavailable => {
+                error_response(503, "ServiceUnavailable", "Service is unavailable").into()
+            }
+            Fault::Throttling => error_response(400, "Throttling", "Rate exceeded").into(),
+            Fault::RequestLimitExceeded => {
+                error_response(400, "RequestLimitExceeded", "Request limit exceeded.").into()
+            }
+            Fault::Slow(delay) => good.delayed(delay),
+            Fault::Reset => Reply::reset(),
+            Fault::Truncated => good.truncated(),
+            Fault::MalformedXml => Reply::new(
+                200,
+                "text/xml",
+                "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA",
+            ),
+            Fault::WrongContentType => {
+                Reply::new(200, "application/json", r#"{"message":"not XML"}"#)
+            }
+            Fault::Oversized => Reply::new(200, "text/xml", vec![b' '; 2 << 20]),
+        }
+    }
 }
 
 /// A credential the server issued.
@@ -39,6 +124,7 @@ struct Log {
     requests: Vec<HashMap<String, String>>,
     issued: Vec<IssuedCredential>,
     sessions: HashMap<String, String>,
+    faults: VecDeque<Fault>,
 }
 
 /// Holds `AssumeRole` answers back until released, so tests can act while
@@ -65,35 +151,45 @@ impl Gate {
     }
 }
 
+/// What the server's threads share.
+struct State {
+    options: StsOptions,
+    log: Mutex<Log>,
+    assume_role_calls: AtomicU64,
+    gate: Gate,
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The running server.
 pub struct LoopbackSts {
     // Dropped first: the server joins its threads, which the gate must not
     // hold back.
     server: Option<Server>,
-    log: Arc<Mutex<Log>>,
-    assume_role_calls: Arc<AtomicU64>,
-    gate: Arc<Gate>,
+    state: Arc<State>,
 }
 
 impl LoopbackSts {
     /// Starts the server.
     pub fn start(options: StsOptions) -> Self {
-        let log: Arc<Mutex<Log>> = Arc::default();
-        let assume_role_calls: Arc<AtomicU64> = Arc::default();
-        let gate: Arc<Gate> = Arc::default();
+        let state = Arc::new(State {
+            options,
+            log: Mutex::default(),
+            assume_role_calls: AtomicU64::default(),
+            gate: Gate::default(),
+        });
         let server = {
-            let (log, calls, gate) = (log.clone(), assume_role_calls.clone(), gate.clone());
-            Server::start(move |request| {
-                let reply = answer(request, &options, &log, &calls, &gate);
-                reply.delayed(options.delay)
-            })
-            .expect("a loopback port is free")
+            let state = state.clone();
+            Server::start(move |request| answer(request, &state).delayed(options.delay))
+                .expect("a loopback port is free")
         };
         Self {
             server: Some(server),
-            log,
-            assume_role_calls,
-            gate,
+            state,
         }
     }
 
@@ -102,15 +198,38 @@ impl LoopbackSts {
         self.server.as_ref().map(Server::url).unwrap_or_default()
     }
 
+    /// Answers the next `times` `AssumeRole` calls with `fault`.
+    pub fn inject(&self, fault: Fault, times: usize) {
+        self.state
+            .lock()
+            .faults
+            .extend(std::iter::repeat_n(fault, times));
+    }
+
     /// Holds back `AssumeRole` answers (the requests are still logged when
     /// they arrive) until [`release`](Self::release).
     pub fn hold(&self) {
-        self.gate.set(true);
+        self.state.gate.set(true);
     }
 
     /// Lets held and later `AssumeRole` answers go.
     pub fn release(&self) {
-        self.gate.set(false);
+        self.state.gate.set(false);
+    }
+
+    /// How many `AssumeRole` calls issued credentials.
+    pub fn assume_role_calls(&self) -> u64 {
+        self.state.assume_role_calls.load(Ordering::SeqCst)
+    }
+
+    /// The form fields of every request, in order.
+    pub fn requests(&self) -> Vec<HashMap<String, String>> {
+        self.state.lock().requests.clone()
+    }
+
+    /// Every credential issued, in order.
+    pub fn issued(&self) -> Vec<IssuedCredential> {
+        self.state.lock().issued.clone()
     }
 
     /// Checks that every credential was replaced by exactly one call, made
@@ -127,25 +246,6 @@ impl LoopbackSts {
             );
         }
     }
-
-    /// How many `AssumeRole` calls were answered.
-    pub fn assume_role_calls(&self) -> u64 {
-        self.assume_role_calls.load(Ordering::SeqCst)
-    }
-
-    /// The form fields of every request, in order.
-    pub fn requests(&self) -> Vec<HashMap<String, String>> {
-        self.lock().requests.clone()
-    }
-
-    /// Every credential issued, in order.
-    pub fn issued(&self) -> Vec<IssuedCredential> {
-        self.lock().issued.clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl Drop for LoopbackSts {
@@ -155,46 +255,75 @@ impl Drop for LoopbackSts {
     }
 }
 
-fn answer(
-    request: &Request,
-    options: &StsOptions,
-    log: &Mutex<Log>,
-    calls: &AtomicU64,
-    gate: &Gate,
-) -> Reply {
+fn answer(request: &Request, state: &State) -> Reply {
     let form: HashMap<String, String> =
         form_urlencoded::parse(&request.body).into_owned().collect();
-    log.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .requests
-        .push(form.clone());
-    if form
-        .get("Action")
-        .is_some_and(|action| action == "AssumeRole")
-    {
-        gate.pass();
+    state.lock().requests.push(form.clone());
+    let action = form.get("Action").map(String::as_str).unwrap_or_default();
+    if action == "AssumeRole" {
+        state.gate.pass();
     }
-    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(signer) = request
+    let now = OffsetDateTime::now_utc();
+    let fault = match action {
+        "AssumeRole" => state.lock().faults.pop_front(),
+        _ => None,
+    };
+    let good = match authenticate(request, now) {
+        Ok(signer) => respond(action, &form, &signer, state, now),
+        Err(refusal) => *refusal,
+    };
+    let reply = match fault {
+        Some(fault) => fault.reply(good.into()),
+        None => good.into(),
+    };
+    with_date(reply, now)
+}
+
+/// The access key id of a signed request, or AWS's refusal.
+fn authenticate(
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<String, Box<http::Response<Vec<u8>>>> {
+    let signer = request
         .header("authorization")
         .and_then(|a| a.split("Credential=").nth(1))
         .and_then(|c| c.split('/').next())
-    else {
-        return error_response(
-            403,
-            "MissingAuthenticationToken",
-            "Request is missing Authentication Token",
-        )
-        .into();
-    };
-    match form.get("Action").map(String::as_str) {
-        Some("AssumeRole") => {
-            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            let now = OffsetDateTime::now_utc();
+        .ok_or_else(|| {
+            Box::new(error_response(
+                403,
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token",
+            ))
+        })?;
+    match request.header("x-amz-date").and_then(parse_amz_date) {
+        Some(at) if (at - now).abs() <= SIGNING_TIME_LEEWAY => Ok(signer.to_owned()),
+        _ => Err(Box::new(bad_date())),
+    }
+}
+
+fn bad_date() -> http::Response<Vec<u8>> {
+    error_response(
+        403,
+        "SignatureDoesNotMatch",
+        "Signature expired: the request time is more than 15 minutes from the server's time",
+    )
+}
+
+fn respond(
+    action: &str,
+    form: &HashMap<String, String>,
+    signer: &str,
+    state: &State,
+    now: OffsetDateTime,
+) -> http::Response<Vec<u8>> {
+    let mut log = state.lock();
+    match action {
+        "AssumeRole" => {
+            let n = state.assume_role_calls.fetch_add(1, Ordering::SeqCst) + 1;
             let issued = IssuedCredential {
                 access_key_id: format!("ASIALOOP{n:08}"),
                 issued_at: now,
-                expires_at: now + options.lifetime,
+                expires_at: now + state.options.lifetime,
             };
             let session = form.get("RoleSessionName").cloned().unwrap_or_default();
             log.sessions.insert(issued.access_key_id.clone(), session);
@@ -205,9 +334,9 @@ fn answer(
                 Some(issued.expires_at),
             );
             log.issued.push(issued);
-            assume_role_response(&credentials).into()
+            assume_role_response(&credentials)
         }
-        Some("GetCallerIdentity") => {
+        "GetCallerIdentity" => {
             let arn = match log.sessions.get(signer) {
                 Some(session) => {
                     format!("arn:aws:sts::123456789012:assumed-role/loopback/{session}")
@@ -217,8 +346,22 @@ fn answer(
             let body = format!(
                 "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>{arn}</Arn><UserId>{signer}</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>loopback</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
             );
-            Reply::new(200, "text/xml", body)
+            let mut response = http::Response::new(body.into_bytes());
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/xml"),
+            );
+            response
         }
-        _ => error_response(400, "InvalidAction", "unknown action").into(),
+        _ => error_response(400, "InvalidAction", "unknown action"),
     }
+}
+
+fn with_date(mut reply: Reply, now: OffsetDateTime) -> Reply {
+    let stamped = dated(http::Response::new(Vec::new()), now);
+    if let Some(date) = stamped.headers().get(http::header::DATE) {
+        let date = date.to_str().unwrap_or_default().to_owned();
+        reply.headers.push(("date".into(), date));
+    }
+    reply
 }
