@@ -7,6 +7,7 @@ use std::io;
 use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::engine::MAX_RESPONSE_BYTES;
 use refresh_session_core::error::{TransportError, TransportErrorKind};
+use refresh_session_core::secret::muted;
 
 /// A connection-reusing HTTP client.
 #[derive(Debug, Clone)]
@@ -35,14 +36,18 @@ impl Transport {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let response = self.agent.run(request).map_err(transport_error)?;
-        let (parts, mut body) = response.into_parts();
-        let bytes = body
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()
-            .map_err(transport_error)?;
-        Ok(http::Response::from_parts(parts, bytes))
+        // ureq traces the bytes it sends and receives: session tokens, MFA
+        // codes, secret keys.
+        muted(|| {
+            let response = self.agent.run(request).map_err(transport_error)?;
+            let (parts, mut body) = response.into_parts();
+            let bytes = body
+                .with_config()
+                .limit(MAX_RESPONSE_BYTES)
+                .read_to_vec()
+                .map_err(transport_error)?;
+            Ok(http::Response::from_parts(parts, bytes))
+        })
     }
 }
 

@@ -43,6 +43,7 @@ mod reqwest_transport {
     use refresh_session_core::config::HttpTimeouts;
     use refresh_session_core::engine::MAX_RESPONSE_BYTES;
     use refresh_session_core::error::TransportErrorKind;
+    use tracing::instrument::WithSubscriber;
 
     use super::*;
 
@@ -87,7 +88,9 @@ mod reqwest_transport {
             &self,
             request: http::Request<Vec<u8>>,
         ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-            Box::pin(async move {
+            // Like ureq, the HTTP stack may trace what it sends and receives:
+            // no subscriber sees this request's events.
+            let exchange = async move {
                 let request = reqwest::Request::try_from(request).map_err(transport_error)?;
                 let mut response = self
                     .client
@@ -108,7 +111,8 @@ mod reqwest_transport {
                 *answer.status_mut() = response.status();
                 *answer.headers_mut() = std::mem::take(response.headers_mut());
                 Ok(answer)
-            })
+            };
+            Box::pin(exchange.with_subscriber(tracing::Dispatch::none()))
         }
     }
 

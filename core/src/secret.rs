@@ -4,6 +4,11 @@
 //! reach a log line or an error message by accident, and its bytes are
 //! overwritten when it is dropped. Reading it takes an explicit
 //! [`Secret::expose`].
+//!
+//! Dependencies are another way in: `aws-sigv4` traces canonical requests
+//! (session token included) and `ureq` traces the bytes it sends and
+//! receives. [`muted`] runs such calls with tracing switched off for the
+//! current thread.
 
 use std::fmt;
 
@@ -58,6 +63,14 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+/// Runs `f` with tracing switched off on this thread, so that a
+/// dependency's TRACE events about a request (a canonical request, wire
+/// bytes) cannot carry its secrets into the logs. `log` records bridged into
+/// tracing are switched off too.
+pub fn muted<T>(f: impl FnOnce() -> T) -> T {
+    tracing::dispatcher::with_default(&tracing::Dispatch::none(), f)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::credentials::Credentials;
 use crate::error::Error;
+use crate::secret::muted;
 
 /// Signs `request` in place for `service` in `region` at `now`: adds
 /// `x-amz-date`, `authorization` and, for temporary credentials,
@@ -55,7 +56,8 @@ pub fn sign_request<B: AsRef<[u8]>>(
         SignableBody::Bytes(request.body().as_ref()),
     )
     .map_err(|e| Error::Signing(e.to_string()))?;
-    let (instructions, _signature) = sign(signable, &params)
+    // aws-sigv4 traces the canonical request, session token included.
+    let (instructions, _signature) = muted(|| sign(signable, &params))
         .map_err(|e| Error::Signing(e.to_string()))?
         .into_parts();
     instructions.apply_to_request_http1x(request);
