@@ -234,9 +234,13 @@ impl Shared {
                 self.finished.notify_all();
                 return state;
             }
-            Output::Transmit { fetch, request } => {
+            Output::Transmit {
+                fetch,
+                request,
+                tls,
+            } => {
                 drop(state);
-                match self.transport.send(request) {
+                match self.transport.send(request, tls) {
                     Ok(response) => Input::Response { fetch, response },
                     Err(error) => Input::TransportFailed { fetch, error },
                 }

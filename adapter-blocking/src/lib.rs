@@ -67,12 +67,14 @@
 
 mod driver;
 mod hooks;
+mod mtls;
 mod session;
 mod transport;
 
 pub use hooks::BoxError;
 pub use refresh_session_core::custom::CustomCredentials;
 pub use refresh_session_core::engine::Metrics;
+pub use refresh_session_core::iot::{Iot, Pkcs11};
 pub use refresh_session_core::sts::{AssumeRole, CallerIdentity};
 pub use refresh_session_core::{ConfigError, Credentials, Error, Secret, SessionOptions, error};
 pub use session::{Builder, RefreshableSession};
@@ -80,6 +82,6 @@ pub use session::{Builder, RefreshableSession};
 /// Everything a session needs, in one import.
 pub mod prelude {
     pub use crate::{
-        AssumeRole, Credentials, CustomCredentials, RefreshableSession, SessionOptions,
+        AssumeRole, Credentials, CustomCredentials, Iot, Pkcs11, RefreshableSession, SessionOptions,
     };
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::Metrics;
+use refresh_session_core::iot::{Iot, TlsIdentity};
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
@@ -13,7 +14,7 @@ use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 use crate::driver::Shared;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
-use refresh_session_io::{MfaCommand, new_engine};
+use refresh_session_io::{MfaCommand, new_engine, tls};
 
 /// A source of AWS credentials that keeps them fresh.
 ///
@@ -40,6 +41,14 @@ impl RefreshableSession {
     /// A session whose credentials come from STS `AssumeRole`.
     pub fn sts(params: AssumeRole) -> Builder {
         Builder::new(SessionConfig::assume_role(params))
+    }
+
+    /// A session whose credentials come from AWS IoT Core's credential
+    /// provider, for the device certificate in `params`; the key can be PEM
+    /// or inside a PKCS#11 token. Opening the token and checking the key
+    /// against the certificate happen in `build`.
+    pub fn iot(params: Iot) -> Builder {
+        Builder::new(SessionConfig::iot(params))
     }
 
     /// A session whose credentials come from `provider`, called on every
@@ -69,7 +78,7 @@ impl RefreshableSession {
         let shared = &self.handle.shared;
         let request =
             sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, shared.aws_now())?;
-        let response = shared.transport.send(request)?;
+        let response = shared.transport.send(request, TlsIdentity::Default)?;
         sts::parse_caller_identity(&response)
     }
 
@@ -154,7 +163,11 @@ impl Builder {
         if let Some(spec) = engine.mfa_command() {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }
-        let transport = Transport::new(engine.http_timeouts());
+        let device = engine
+            .device_identity()
+            .map(tls::device_config)
+            .transpose()?;
+        let transport = Transport::new(engine.http_timeouts(), device);
         let shared = Shared::new(engine, clock, self.hooks, transport);
         let session = RefreshableSession {
             handle: Arc::new(Handle { shared }),

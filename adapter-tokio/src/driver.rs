@@ -235,7 +235,11 @@ impl Shared {
                 self.finished.notify_waiters();
                 return;
             }
-            Output::Transmit { fetch, request } => match self.transport.send(request).await {
+            Output::Transmit {
+                fetch,
+                request,
+                tls,
+            } => match self.transport.send(request, tls).await {
                 Ok(response) => Input::Response { fetch, response },
                 Err(error) => Input::TransportFailed { fetch, error },
             },

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::{Engine, Metrics};
+use refresh_session_core::iot::{Iot, TlsIdentity};
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
@@ -42,6 +43,14 @@ impl RefreshableSession {
     /// A session whose credentials come from STS `AssumeRole`.
     pub fn sts(params: AssumeRole) -> Builder {
         Builder::new(SessionConfig::assume_role(params))
+    }
+
+    /// A session whose credentials come from AWS IoT Core's credential
+    /// provider, for the device certificate in `params`; the key can be PEM
+    /// or inside a PKCS#11 token. Opening the token and checking the key
+    /// against the certificate happen in `build`.
+    pub fn iot(params: Iot) -> Builder {
+        Builder::new(SessionConfig::iot(params))
     }
 
     /// A session whose credentials come from the async `provider`, called
@@ -84,7 +93,7 @@ impl RefreshableSession {
         let shared = &self.handle.shared;
         let request =
             sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, shared.aws_now())?;
-        let response = shared.transport.send(request).await?;
+        let response = shared.transport.send(request, TlsIdentity::Default).await?;
         sts::parse_caller_identity(&response)
     }
 
@@ -240,7 +249,11 @@ fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
 
 #[cfg(feature = "tokio-runtime")]
 fn default_transport(engine: &Engine) -> Result<Arc<dyn HttpTransport>, ConfigError> {
-    crate::transport::ReqwestTransport::new(engine.http_timeouts())
+    let device = engine
+        .device_identity()
+        .map(refresh_session_io::tls::device_config)
+        .transpose()?;
+    crate::transport::ReqwestTransport::new(engine.http_timeouts(), device)
         .map(|transport| Arc::new(transport) as Arc<dyn HttpTransport>)
         .map_err(|e| {
             ConfigError::new(

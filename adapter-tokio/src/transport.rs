@@ -3,22 +3,26 @@
 //! default: reqwest over rustls with the ring provider and the webpki root
 //! certificates (as the blocking adapter's ureq), pooled keep-alive
 //! connections, connect and read timeouts, no redirects, bounded bodies.
+//! An IoT session has a second client that presents the device's
+//! certificate.
 
 use refresh_session_core::error::TransportError;
+use refresh_session_core::iot::TlsIdentity;
 
 use crate::runtime::BoxFuture;
 
 /// An HTTP client for the engine's requests.
 pub trait HttpTransport: Send + Sync + 'static {
-    /// Sends `request` and reads the whole answer, whatever its status,
-    /// failing with [`TransportErrorKind::TooLarge`] past
-    /// [`MAX_RESPONSE_BYTES`].
+    /// Sends `request` with the `tls` identity and reads the whole answer,
+    /// whatever its status, failing with [`TransportErrorKind::TooLarge`]
+    /// past [`MAX_RESPONSE_BYTES`].
     ///
     /// [`TransportErrorKind::TooLarge`]: refresh_session_core::error::TransportErrorKind::TooLarge
     /// [`MAX_RESPONSE_BYTES`]: refresh_session_core::engine::MAX_RESPONSE_BYTES
     fn send(
         &self,
         request: http::Request<Vec<u8>>,
+        tls: TlsIdentity,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>>;
 }
 
@@ -27,8 +31,9 @@ impl<T: HttpTransport + ?Sized> HttpTransport for std::sync::Arc<T> {
     fn send(
         &self,
         request: http::Request<Vec<u8>>,
+        tls: TlsIdentity,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        (**self).send(request)
+        (**self).send(request, tls)
     }
 }
 
@@ -47,56 +52,59 @@ mod reqwest_transport {
 
     use super::*;
 
-    /// reqwest with rustls (ring) and the webpki roots.
+    /// reqwest with rustls (ring) and the webpki roots, and a second client
+    /// for the device identity of IoT sessions.
     #[derive(Debug, Clone)]
     pub struct ReqwestTransport {
         client: reqwest::Client,
+        device: Option<reqwest::Client>,
     }
 
     impl ReqwestTransport {
-        /// A client with these timeouts.
-        pub fn new(timeouts: HttpTimeouts) -> Result<Self, reqwest::Error> {
-            let client = reqwest::Client::builder()
-                .tls_backend_preconfigured(tls_config())
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(timeouts.connect)
-                .read_timeout(timeouts.read)
-                .user_agent(concat!("refresh-session/", env!("CARGO_PKG_VERSION")))
-                .build()?;
-            Ok(Self { client })
+        /// Clients with these timeouts; `device` is the TLS configuration
+        /// that presents the device's certificate, if any.
+        pub fn new(
+            timeouts: HttpTimeouts,
+            device: Option<Arc<rustls::ClientConfig>>,
+        ) -> Result<Self, reqwest::Error> {
+            let client = |tls: rustls::ClientConfig| {
+                reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(timeouts.connect)
+                    .read_timeout(timeouts.read)
+                    .user_agent(concat!("refresh-session/", env!("CARGO_PKG_VERSION")))
+                    .build()
+            };
+            Ok(Self {
+                client: client(refresh_session_io::tls::default_config())?,
+                device: device.map(|tls| client((*tls).clone())).transpose()?,
+            })
         }
-    }
-
-    /// rustls with the ring provider: the same crypto as the blocking
-    /// adapter, and no process-wide default provider to install.
-    fn tls_config() -> rustls::ClientConfig {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        // The ring provider supports the default versions.
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
     }
 
     impl HttpTransport for ReqwestTransport {
         fn send(
             &self,
             request: http::Request<Vec<u8>>,
+            tls: TlsIdentity,
         ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+            let client = match (tls, &self.device) {
+                (TlsIdentity::Device, Some(device)) => device,
+                (TlsIdentity::Device, None) => {
+                    let error = TransportError::new(
+                        TransportErrorKind::InvalidRequest,
+                        "the request needs a device identity the session does not have",
+                    );
+                    return Box::pin(std::future::ready(Err(error)));
+                }
+                _ => &self.client,
+            };
             // Like ureq, the HTTP stack may trace what it sends and receives:
             // no subscriber sees this request's events.
             let exchange = async move {
                 let request = reqwest::Request::try_from(request).map_err(transport_error)?;
-                let mut response = self
-                    .client
-                    .execute(request)
-                    .await
-                    .map_err(transport_error)?;
+                let mut response = client.execute(request).await.map_err(transport_error)?;
                 let mut body = Vec::new();
                 while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
                     if (body.len() + chunk.len()) as u64 > MAX_RESPONSE_BYTES {
@@ -145,13 +153,6 @@ mod reqwest_transport {
     }
 
     fn is_tls(error: &reqwest::Error) -> bool {
-        let mut source = error.source();
-        while let Some(cause) = source {
-            if cause.downcast_ref::<rustls::Error>().is_some() {
-                return true;
-            }
-            source = cause.source();
-        }
-        false
+        refresh_session_io::tls::is_tls_failure(error)
     }
 }

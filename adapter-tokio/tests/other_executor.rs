@@ -12,7 +12,7 @@ use refresh_session_core::Secret;
 use refresh_session_core::error::TransportError;
 use refresh_session_core::harness::assume_role_response;
 use refresh_session_tokio::prelude::*;
-use refresh_session_tokio::{BoxFuture, HttpTransport, Runtime};
+use refresh_session_tokio::{BoxFuture, HttpTransport, Runtime, TlsIdentity};
 use time::OffsetDateTime;
 
 const LIFETIME: Duration = Duration::from_secs(3);
@@ -45,6 +45,7 @@ impl HttpTransport for MemorySts {
     fn send(
         &self,
         request: http::Request<Vec<u8>>,
+        _tls: TlsIdentity,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
         Box::pin(async move {
             assert!(

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::credentials::Credentials;
 use crate::error::ConfigError;
+use crate::iot::{DeviceIdentity, Iot, IotRequest};
 use crate::policy::{DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT, RefreshPolicy};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -49,6 +50,7 @@ pub trait Clock: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 enum MethodConfig {
     AssumeRole(Box<AssumeRole>),
+    Iot(Box<Iot>),
     Custom,
 }
 
@@ -61,6 +63,12 @@ impl SessionConfig {
     /// Credentials from a custom provider that the driver calls.
     pub fn custom() -> Self {
         Self::with_method(MethodConfig::Custom)
+    }
+
+    /// Credentials from AWS IoT Core's credential provider, for a device
+    /// certificate.
+    pub fn iot(params: Iot) -> Self {
+        Self::with_method(MethodConfig::Iot(Box::new(params)))
     }
 
     fn with_method(method: MethodConfig) -> Self {
@@ -118,11 +126,44 @@ impl SessionConfig {
         self.http.check()?;
         let retry = RetryPolicy::new(self.max_attempts, self.retry_deadline)?;
         let mfa_command = self.mfa_command_spec()?;
+        let mfa_hook = self.mfa_token_provider || mfa_command.is_some();
+        let (method, device) = match self.method {
+            MethodConfig::AssumeRole(params) => {
+                let params = params.validated(now)?;
+                let source = match self.source {
+                    Some(source) => source,
+                    None => SourceCredentials::Static(source::from_environment(env)?),
+                };
+                let mfa = Mfa::resolve(&params, mfa_hook)?;
+                let role = RoleMethod {
+                    params: Box::new(params),
+                    source,
+                    mfa,
+                };
+                (Method::AssumeRole(role), None)
+            }
+            MethodConfig::Iot(params) => {
+                let (request, device) = params.validated()?;
+                (Method::Iot(Box::new(request)), Some(device))
+            }
+            MethodConfig::Custom => (Method::Custom, None),
+        };
+        if mfa_hook && !matches!(method, Method::AssumeRole(_)) {
+            return Err(ConfigError::new(
+                if self.mfa_token_provider {
+                    "mfa_token_provider"
+                } else {
+                    "mfa_command"
+                },
+                "applies to the STS method only",
+            ));
+        }
         let region = self
             .region
             .clone()
             .or_else(|| env("AWS_REGION").filter(|r| !r.is_empty()))
-            .or_else(|| env("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()));
+            .or_else(|| env("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
+            .or_else(|| method.region().map(str::to_owned));
         let endpoint_url = self.endpoint_url.clone().or_else(|| endpoint_from_env(env));
         let sts_endpoint = match region {
             Some(region) => StsEndpoint::resolve(&region, endpoint_url.as_deref()),
@@ -131,36 +172,13 @@ impl SessionConfig {
                 "is required to call STS: set it on the builder or in AWS_REGION",
             )),
         };
-        let method = match self.method {
-            MethodConfig::AssumeRole(params) => {
-                let params = params.validated(now)?;
-                let source = match self.source {
-                    Some(source) => source,
-                    None => SourceCredentials::Static(source::from_environment(env)?),
-                };
-                let mfa = Mfa::resolve(&params, self.mfa_token_provider || mfa_command.is_some())?;
-                // Fail at build time, not at the first refresh.
-                sts_endpoint.clone()?;
-                Method::AssumeRole(RoleMethod {
-                    params: Box::new(params),
-                    source,
-                    mfa,
-                })
-            }
-            MethodConfig::Custom if self.mfa_token_provider || mfa_command.is_some() => {
-                return Err(ConfigError::new(
-                    if self.mfa_token_provider {
-                        "mfa_token_provider"
-                    } else {
-                        "mfa_command"
-                    },
-                    "applies to the STS method only; a custom provider gets its own MFA codes",
-                ));
-            }
-            MethodConfig::Custom => Method::Custom,
-        };
+        if let Method::AssumeRole(_) = method {
+            // Fail at build time, not at the first refresh.
+            sts_endpoint.clone()?;
+        }
         Ok(Resolved {
             method,
+            device,
             policy,
             retry,
             defer_refresh: self.defer_refresh,
@@ -375,7 +393,7 @@ pub trait SessionOptions: Sized {
         self
     }
 
-    /// How long a refresh may keep retrying, from its first call to STS
+    /// How long a refresh may keep retrying, from its first upstream call
     /// (default 30 s).
     fn retry_deadline(mut self, deadline: Duration) -> Self {
         self.session_config().retry_deadline = deadline;
@@ -401,6 +419,8 @@ impl SessionOptions for SessionConfig {
 #[derive(Debug)]
 pub(crate) struct Resolved {
     pub(crate) method: Method,
+    /// The TLS identity an IoT session's driver must present.
+    pub(crate) device: Option<DeviceIdentity>,
     pub(crate) policy: RefreshPolicy,
     pub(crate) retry: RetryPolicy,
     pub(crate) defer_refresh: bool,
@@ -414,6 +434,7 @@ pub(crate) struct Resolved {
 #[derive(Debug)]
 pub(crate) enum Method {
     AssumeRole(RoleMethod),
+    Iot(Box<IotRequest>),
     Custom,
 }
 
@@ -430,7 +451,16 @@ impl Method {
     pub(crate) fn origin(&self) -> &'static str {
         match self {
             Method::AssumeRole(_) => "STS AssumeRole",
+            Method::Iot(_) => "the IoT credential provider",
             Method::Custom => crate::custom::ORIGIN,
+        }
+    }
+
+    /// The region the method's own endpoint names, if any.
+    fn region(&self) -> Option<&str> {
+        match self {
+            Method::Iot(request) => request.endpoint.region(),
+            _ => None,
         }
     }
 }

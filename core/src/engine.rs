@@ -32,6 +32,7 @@ use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
 use crate::error::{ConfigError, Error, HookError, TransportError};
 use crate::fetch::{Answer, Context, Fetch, Need, Progress};
+use crate::iot::{DeviceIdentity, TlsIdentity};
 use crate::policy::{Freshness, RefreshPolicy, Windows};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -70,6 +71,8 @@ pub enum Output {
         /// A signed request; its headers and body hold secrets (the session
         /// token, an MFA code), so it is never logged.
         request: http::Request<Vec<u8>>,
+        /// The TLS identity to send it with.
+        tls: TlsIdentity,
     },
     /// Ask the MFA token provider for a code for `serial_number`; answer
     /// with [`Input::MfaToken`].
@@ -106,11 +109,16 @@ pub enum Output {
 impl fmt::Debug for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Output::Transmit { fetch, request } => f
+            Output::Transmit {
+                fetch,
+                request,
+                tls,
+            } => f
                 .debug_struct("Transmit")
                 .field("fetch", fetch)
                 .field("method", request.method())
                 .field("uri", request.uri())
+                .field("tls", tls)
                 .finish_non_exhaustive(),
             Output::MfaToken {
                 fetch,
@@ -255,6 +263,7 @@ struct InFlight {
 /// The refresh engine of one session. See the [module docs](self).
 pub struct Engine {
     method: Method,
+    device: Option<DeviceIdentity>,
     sts_endpoint: Result<StsEndpoint, ConfigError>,
     http: HttpTimeouts,
     mfa_command: Option<MfaCommandSpec>,
@@ -291,6 +300,7 @@ impl Engine {
     ) -> Result<Self, ConfigError> {
         let Resolved {
             method,
+            device,
             policy,
             retry,
             defer_refresh,
@@ -300,6 +310,7 @@ impl Engine {
         } = config.resolve(env, now)?;
         Ok(Self {
             method,
+            device,
             sts_endpoint,
             http,
             mfa_command,
@@ -324,6 +335,12 @@ impl Engine {
     /// Whether the session refreshes only when asked.
     pub fn defers_refresh(&self) -> bool {
         self.defer_refresh
+    }
+
+    /// The TLS identity the driver presents for [`TlsIdentity::Device`]
+    /// requests: an IoT session's certificate and key.
+    pub fn device_identity(&self) -> Option<&DeviceIdentity> {
+        self.device.as_ref()
     }
 
     /// The HTTP timeouts the driver applies.
@@ -489,7 +506,7 @@ impl Engine {
                 false,
             );
             let id = in_flight.id;
-            if let Some(progress) = in_flight.fetch.on_timeout(&mut self.method, cx) {
+            if let Some(progress) = in_flight.fetch.on_timeout(cx) {
                 self.apply(now, id, progress);
             }
         } else if self.background_at.is_some_and(|at| now >= at) {
@@ -527,11 +544,15 @@ impl Engine {
         let output = match progress {
             Progress::Done(result) => return self.finish(now, fetch, result),
             Progress::Wait => return,
-            Progress::Need(Need::Transmit(request)) => {
+            Progress::Need(Need::Transmit(request, tls)) => {
                 let request = *request;
                 self.sent_at = Some(now - self.skew.offset());
                 self.metrics.upstream_calls += 1;
-                Output::Transmit { fetch, request }
+                Output::Transmit {
+                    fetch,
+                    request,
+                    tls,
+                }
             }
             Progress::Need(Need::Provider) => {
                 self.metrics.upstream_calls += 1;

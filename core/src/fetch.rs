@@ -6,8 +6,9 @@
 //! `AssumeRole` asks for its source credentials first and for the MFA code
 //! last, right before the request is signed: a chained source may take a
 //! while to refresh, and a TOTP code is only good for about 30 seconds. A
-//! retryable failure of the STS call is retried with the same source and
-//! code, re-signed at the time of the retry.
+//! retryable failure of the upstream call (STS, or the IoT credential
+//! provider) is retried with the same inputs, signed anew at the time of the
+//! retry.
 
 use std::sync::Arc;
 
@@ -17,17 +18,18 @@ use crate::config::{Method, Mfa, RoleMethod};
 use crate::credentials::Credentials;
 use crate::custom::{CustomCredentials, ProviderError};
 use crate::error::{ConfigError, Error, HookError, TransportError};
+use crate::iot::{self, IotRequest, TlsIdentity};
 use crate::mfa::{self, MfaError};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::source::SourceCredentials;
-use crate::sts::{self, StsEndpoint};
+use crate::sts::{self, AssumeRole, StsEndpoint};
 
 /// Something a fetch needs from the driver.
 pub(crate) enum Need {
     Source,
     MfaToken { serial: String },
-    Transmit(Box<http::Request<Vec<u8>>>),
+    Transmit(Box<http::Request<Vec<u8>>>, TlsIdentity),
     Provider,
 }
 
@@ -48,16 +50,67 @@ pub(crate) enum Answer {
     Provided(Result<CustomCredentials, HookError>),
 }
 
-/// One STS call and what it needs to be made again.
+/// An upstream call, with everything needed to make it again.
+#[derive(Debug)]
+enum Call {
+    AssumeRole {
+        params: Box<AssumeRole>,
+        source: Arc<Credentials>,
+        code: Option<Secret>,
+    },
+    Iot(Box<IotRequest>),
+}
+
+impl Call {
+    /// The request, signed at `cx.now` where it is signed at all, and the
+    /// TLS identity it goes out with.
+    fn request(&self, cx: Context<'_>) -> Result<(http::Request<Vec<u8>>, TlsIdentity), Error> {
+        match self {
+            Call::AssumeRole {
+                params,
+                source,
+                code,
+            } => {
+                let endpoint = cx.endpoint.as_ref().map_err(|e| Error::from(e.clone()))?;
+                let request =
+                    sts::assume_role_request(params, code.as_ref(), source, endpoint, cx.now)?;
+                Ok((request, TlsIdentity::Default))
+            }
+            Call::Iot(request) => Ok((request.request()?, TlsIdentity::Device)),
+        }
+    }
+
+    /// The credentials in an answer, or the error it stands for.
+    fn parse(&self, response: &http::Response<Vec<u8>>) -> Result<Credentials, Error> {
+        match self {
+            Call::AssumeRole { .. } => sts::parse_assume_role(response).map(|assumed| {
+                tracing::debug!(target: "refresh_session", arn = %assumed.arn, "role assumed");
+                assumed.credentials
+            }),
+            Call::Iot(_) => iot::parse_credentials(response),
+        }
+    }
+}
+
+/// One upstream call and its place among the retries.
 #[derive(Debug)]
 pub(crate) struct Attempt {
-    source: Arc<Credentials>,
-    code: Option<Secret>,
+    call: Call,
     /// Counting from 1.
     number: u32,
     /// When the first attempt went out, on the local clock: elapsed time is
     /// measured there, since a clock-skew correction moves AWS's time.
     started: OffsetDateTime,
+}
+
+impl Attempt {
+    fn first(call: Call, cx: Context<'_>) -> Self {
+        Self {
+            call,
+            number: 1,
+            started: cx.local_now,
+        }
+    }
 }
 
 /// A fetch in progress: what it waits for, with what it has so far.
@@ -117,6 +170,7 @@ impl Fetch {
     pub(crate) fn start(method: &mut Method, cx: Context<'_>) -> (Self, Progress) {
         match method {
             Method::Custom => (Fetch::AwaitProvider, Progress::Need(Need::Provider)),
+            Method::Iot(request) => transmit(Attempt::first(Call::Iot(request.clone()), cx), cx),
             Method::AssumeRole(role) => match &role.source {
                 SourceCredentials::Static(credentials) => {
                     let source = Arc::new(credentials.clone());
@@ -136,13 +190,11 @@ impl Fetch {
     }
 
     /// The time from [`wake_at`](Self::wake_at) has come: retry.
-    pub(crate) fn on_timeout(&mut self, method: &mut Method, cx: Context<'_>) -> Option<Progress> {
+    pub(crate) fn on_timeout(&mut self, cx: Context<'_>) -> Option<Progress> {
         let current = std::mem::replace(self, Fetch::Done);
-        let (next, progress) = match (current, method) {
-            (Fetch::AwaitRetry(attempt, at), Method::AssumeRole(role)) if cx.now >= at => {
-                transmit(role, attempt, cx)
-            }
-            (unchanged, _) => {
+        let (next, progress) = match current {
+            Fetch::AwaitRetry(attempt, at) if cx.now >= at => transmit(attempt, cx),
+            unchanged => {
                 *self = unchanged;
                 return None;
             }
@@ -172,23 +224,18 @@ impl Fetch {
                     .map_err(MfaError::Provider)
                     .and_then(|raw| mfa::parse_token(raw.expose()))
                 {
-                    Ok(code) => transmit(role, Attempt::first(source, Some(code), cx), cx),
+                    Ok(code) => transmit(Attempt::first(role.call(source, Some(code)), cx), cx),
                     Err(error) => done(Err(error.into())),
                 }
             }
-            (
-                Fetch::AwaitResponse(attempt),
-                Method::AssumeRole(role),
-                Answer::Response(response),
-            ) => match sts::parse_assume_role(&response) {
-                Ok(assumed) => {
-                    tracing::debug!(target: "refresh_session", arn = %assumed.arn, "role assumed");
-                    done(Ok(assumed.credentials))
+            (Fetch::AwaitResponse(attempt), _, Answer::Response(response)) => {
+                match attempt.call.parse(&response) {
+                    Ok(credentials) => done(Ok(credentials)),
+                    Err(error) => retry_or_fail(attempt, error, cx),
                 }
-                Err(error) => retry_or_fail(role, attempt, error, cx),
-            },
-            (Fetch::AwaitResponse(attempt), Method::AssumeRole(role), Answer::Transport(error)) => {
-                retry_or_fail(role, attempt, error.into(), cx)
+            }
+            (Fetch::AwaitResponse(attempt), _, Answer::Transport(error)) => {
+                retry_or_fail(attempt, error.into(), cx)
             }
             (Fetch::AwaitProvider, Method::Custom, Answer::Provided(result)) => match result {
                 Ok(result) => done(result.validate()),
@@ -204,13 +251,12 @@ impl Fetch {
     }
 }
 
-impl Attempt {
-    fn first(source: Arc<Credentials>, code: Option<Secret>, cx: Context<'_>) -> Self {
-        Self {
+impl RoleMethod {
+    fn call(&self, source: Arc<Credentials>, code: Option<Secret>) -> Call {
+        Call::AssumeRole {
+            params: self.params.clone(),
             source,
             code,
-            number: 1,
-            started: cx.local_now,
         }
     }
 }
@@ -234,54 +280,37 @@ fn after_source(
         };
         return done(Err(Error::Source(Arc::new(expired))));
     }
-    match &mut role.mfa {
-        Mfa::None => transmit(role, Attempt::first(source, None, cx), cx),
+    let code = match &mut role.mfa {
+        Mfa::None => None,
         Mfa::Static(code) => match code.take() {
-            Some(code) => transmit(role, Attempt::first(source, Some(code), cx), cx),
-            None => done(Err(MfaError::StaticTokenSpent.into())),
+            Some(code) => Some(code),
+            None => return done(Err(MfaError::StaticTokenSpent.into())),
         },
         Mfa::Provider { serial } => {
             let need = Need::MfaToken {
                 serial: serial.clone(),
             };
-            (Fetch::AwaitToken { source }, Progress::Need(need))
+            return (Fetch::AwaitToken { source }, Progress::Need(need));
         }
-    }
+    };
+    transmit(Attempt::first(role.call(source, code), cx), cx)
 }
 
-/// Signs and sends `attempt` at `cx.now`.
-fn transmit(role: &RoleMethod, attempt: Attempt, cx: Context<'_>) -> (Fetch, Progress) {
-    let request = cx
-        .endpoint
-        .as_ref()
-        .map_err(|e| Error::from(e.clone()))
-        .and_then(|endpoint| {
-            sts::assume_role_request(
-                &role.params,
-                attempt.code.as_ref(),
-                &attempt.source,
-                endpoint,
-                cx.now,
-            )
-        });
-    match request {
-        Ok(request) => (
+/// Builds (and signs, where it is signed) `attempt`'s request at `cx.now`.
+fn transmit(attempt: Attempt, cx: Context<'_>) -> (Fetch, Progress) {
+    match attempt.call.request(cx) {
+        Ok((request, tls)) => (
             Fetch::AwaitResponse(attempt),
-            Progress::Need(Need::Transmit(Box::new(request))),
+            Progress::Need(Need::Transmit(Box::new(request), tls)),
         ),
         Err(error) => done(Err(error)),
     }
 }
 
-/// After a failed STS call: retry at once if the clock was just corrected,
-/// after a jittered backoff if the error is retryable and attempts and time
-/// are left, else give up with `error`.
-fn retry_or_fail(
-    role: &RoleMethod,
-    attempt: Attempt,
-    error: Error,
-    cx: Context<'_>,
-) -> (Fetch, Progress) {
+/// After a failed upstream call: retry at once if the clock was just
+/// corrected, after a jittered backoff if the error is retryable and
+/// attempts and time are left, else give up with `error`.
+fn retry_or_fail(attempt: Attempt, error: Error, cx: Context<'_>) -> (Fetch, Progress) {
     let skewed = cx.skew_corrected && error.is_clock_skew();
     if !skewed && !error.is_retryable() {
         return done(Err(error));
@@ -298,14 +327,14 @@ fn retry_or_fail(
         %error,
         attempt = attempt.number,
         ?delay,
-        "retrying STS"
+        "retrying the upstream call"
     );
     let next = Attempt {
         number: attempt.number + 1,
         ..attempt
     };
     if delay.is_zero() {
-        return transmit(role, next, cx);
+        return transmit(next, cx);
     }
     (Fetch::AwaitRetry(next, cx.now + delay), Progress::Wait)
 }

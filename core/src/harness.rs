@@ -227,7 +227,7 @@ impl Sim {
     fn collect(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             let work = match output {
-                Output::Transmit { fetch, request } => Work::Transmit(fetch, Box::new(request)),
+                Output::Transmit { fetch, request, .. } => Work::Transmit(fetch, Box::new(request)),
                 Output::MfaToken { fetch, .. } => Work::MfaToken(fetch),
                 Output::CallProvider { fetch } => Work::Provider(fetch),
                 Output::SourceCredentials { fetch } => Work::Source(fetch),
@@ -247,6 +247,23 @@ impl Sim {
                 fetch,
                 error: TransportError::new(TransportErrorKind::Connect, "connection refused"),
             },
+            (Work::Transmit(fetch, request), reply)
+                if request.uri().path().starts_with("/role-aliases/") =>
+            {
+                // The IoT credential provider: unsigned, JSON.
+                let server_now = self.server_now();
+                let response = match reply {
+                    Reply::Credentials(lifetime) => {
+                        iot_credentials_response(&self.issue(server_now, lifetime))
+                    }
+                    Reply::Throttled => json_response(429, r#"{"message":"Rate exceeded"}"#),
+                    _ => json_response(403, r#"{"message":"Access Denied"}"#),
+                };
+                Input::Response {
+                    fetch,
+                    response: dated(response, server_now),
+                }
+            }
             (Work::Transmit(fetch, request), reply) => {
                 let server_now = self.server_now();
                 let stale = self.checks_signing_time
@@ -386,6 +403,44 @@ pub fn assume_role_response(credentials: &Credentials) -> http::Response<Vec<u8>
         expiration,
     );
     xml_response(200, body)
+}
+
+/// The IoT credential provider's answer carrying `credentials`, as AWS
+/// formats it.
+pub fn iot_credentials_response(credentials: &Credentials) -> http::Response<Vec<u8>> {
+    let expiration = credentials
+        .expiration()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    let body = format!(
+        r#"{{"credentials":{{"accessKeyId":{},"secretAccessKey":{},"sessionToken":{},"expiration":{}}}}}"#,
+        json_string(credentials.access_key_id()),
+        json_string(credentials.secret_access_key().expose()),
+        json_string(
+            credentials
+                .session_token()
+                .map(Secret::expose)
+                .unwrap_or_default()
+        ),
+        json_string(&expiration),
+    );
+    json_response(200, &body)
+}
+
+/// A JSON answer with `status`.
+pub fn json_response(status: u16, body: &str) -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(body.as_bytes().to_vec());
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
 }
 
 /// An STS `ErrorResponse`, as AWS formats it.

@@ -70,6 +70,7 @@ pub mod error;
 mod fetch;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod iot;
 pub mod mfa;
 pub mod policy;
 mod query;

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::error::ConfigError;
 
-/// How a refresh retries its calls to STS.
+/// How a refresh retries its upstream calls (STS, the IoT credential provider).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,

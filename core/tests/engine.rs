@@ -436,3 +436,65 @@ fn custom_results_without_an_expiration_are_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn iot_sessions_fetch_over_the_device_identity_and_retry() {
+    use refresh_session_core::harness::iot_credentials_response;
+    use refresh_session_core::iot::{Iot, TlsIdentity};
+
+    let params = Iot::new(
+        "c2example.credentials.iot.eu-west-1.amazonaws.com",
+        "device-role",
+    )
+    .thing_name("sensor-17")
+    .certificate_pem("-----BEGIN CERTIFICATE-----")
+    .private_key_pem("-----BEGIN PRIVATE KEY-----");
+    let mut engine = Engine::new(SessionConfig::iot(params), &|_| None, START, 1).expect("valid");
+    assert!(engine.device_identity().is_some());
+    // whoami's region comes from the endpoint's name.
+    assert_eq!(
+        engine.sts_endpoint().expect("derived").region(),
+        "eu-west-1"
+    );
+    let Access::Pending(fetch) = engine.poll_access(START, None) else {
+        panic!("nothing cached")
+    };
+    let Some(Output::Transmit {
+        fetch: asked,
+        request,
+        tls,
+    }) = engine.poll_output()
+    else {
+        panic!("a request to the credential provider")
+    };
+    assert_eq!(tls, TlsIdentity::Device);
+    assert_eq!(request.headers()["x-amzn-iot-thingname"], "sensor-17");
+    // A 503 is retried after a backoff, with the same identity.
+    let mut unavailable = http::Response::new(b"{\"message\":\"busy\"}".to_vec());
+    *unavailable.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    engine.handle_input(
+        START,
+        Input::Response {
+            fetch: asked,
+            response: unavailable,
+        },
+    );
+    let retry_at = engine.poll_timeout().expect("a retry is scheduled");
+    engine.handle_timeout(retry_at);
+    let Some(Output::Transmit { tls, .. }) = engine.poll_output() else {
+        panic!("the retry")
+    };
+    assert_eq!(tls, TlsIdentity::Device);
+    let issued = Credentials::new("ASIAIOT", "s", Some("t".into()), Some(retry_at + HOUR));
+    engine.handle_input(
+        retry_at,
+        Input::Response {
+            fetch: asked,
+            response: iot_credentials_response(&issued),
+        },
+    );
+    match engine.poll_access(retry_at, Some(fetch)) {
+        Access::Ready(credentials) => assert_eq!(*credentials, issued),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,6 +1,7 @@
 //! The blocking IO that every refresh-session adapter performs the same
 //! way: building an engine from the process environment and the session's
-//! clock, and running MFA commands. The core asks for it (it does no IO itself); the blocking adapter
+//! clock, running MFA commands, and building TLS client configurations
+//! (the device identity of IoT sessions, with PEM or PKCS#11 keys). The core asks for it (it does no IO itself); the blocking adapter
 //! calls these functions on its threads, async adapters on a blocking
 //! thread of their runtime.
 //!
@@ -19,6 +20,8 @@
 
 mod engine;
 mod mfa_command;
+mod pkcs11;
+pub mod tls;
 
 pub use engine::{SystemClock, new_engine};
 pub use mfa_command::MfaCommand;

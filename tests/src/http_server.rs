@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 server on 127.0.0.1 for loopback test peers: one
-//! thread per connection, keep-alive, `Content-Length` bodies, and a
-//! handler that decides the answer. Dropping the server stops and joins
-//! every thread it started.
+//! thread per connection, keep-alive, `Content-Length` bodies, optional TLS
+//! (with the client's certificate shown to the handler), and a handler that
+//! decides the answer. Dropping the server stops and joins every thread it
+//! started.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -9,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// How often idle connection threads check whether the server stopped.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
@@ -26,6 +29,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// The client's certificate (DER), over TLS with client authentication.
+    pub peer_certificate: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -120,14 +125,32 @@ type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    tls: bool,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Server {
-    /// Starts a server on an ephemeral port of 127.0.0.1.
+    /// Starts a plain-HTTP server on an ephemeral port of 127.0.0.1.
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> io::Result<Self> {
+        Self::start_with(None, handler)
+    }
+
+    /// Starts an HTTPS server with `config` (which may require client
+    /// certificates) on an ephemeral port of 127.0.0.1.
+    pub fn start_tls(
+        config: Arc<ServerConfig>,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        Self::start_with(Some(config), handler)
+    }
+
+    fn start_with(
+        tls: Option<Arc<ServerConfig>>,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let is_tls = tls.is_some();
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -144,10 +167,10 @@ impl Server {
                             break;
                         }
                         let Ok(stream) = stream else { continue };
-                        let (stop, handler) = (stop.clone(), handler.clone());
+                        let (stop, handler, tls) = (stop.clone(), handler.clone(), tls.clone());
                         let spawned = thread::Builder::new()
                             .name("loopback-conn".into())
-                            .spawn(move || serve(stream, &*handler, &stop));
+                            .spawn(move || serve(stream, tls, &*handler, &stop));
                         if let Ok(handle) = spawned {
                             connections
                                 .lock()
@@ -159,15 +182,22 @@ impl Server {
         };
         Ok(Self {
             addr,
+            tls: is_tls,
             stop,
             accept: Some(accept),
             connections,
         })
     }
 
-    /// `http://127.0.0.1:<port>/`.
+    /// `http://127.0.0.1:<port>/`, or `https://...` over TLS.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn authority(&self) -> String {
+        self.addr.to_string()
     }
 }
 
@@ -187,19 +217,59 @@ impl Drop for Server {
     }
 }
 
-fn serve(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
+fn serve(stream: TcpStream, tls: Option<Arc<ServerConfig>>, handler: &Handler, stop: &AtomicBool) {
     if stream.set_read_timeout(Some(IDLE_CHECK)).is_err() {
         return;
     }
-    let Ok(mut writer) = stream.try_clone() else {
+    let Some(config) = tls else {
+        return exchange(BufReader::new(stream), None, handler, stop);
+    };
+    let Ok(connection) = ServerConnection::new(config) else {
         return;
     };
-    let mut reader = BufReader::new(stream);
+    let mut tls = StreamOwned::new(connection, stream);
+    // A refused client certificate ends the connection here.
+    if handshake(&mut tls, stop).is_err() {
+        return;
+    }
+    let peer = tls
+        .conn
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|certificate| certificate.to_vec());
+    exchange(BufReader::new(tls), peer, handler, stop);
+}
+
+fn handshake(
+    tls: &mut StreamOwned<ServerConnection, TcpStream>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    while tls.conn.is_handshaking() {
+        if stop.load(Ordering::SeqCst) {
+            return Err(io::Error::other("server stopped"));
+        }
+        match tls.conn.complete_io(&mut tls.sock) {
+            Ok(_) => {}
+            Err(e) if is_idle_check(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Answers requests on one connection until it closes.
+fn exchange<S: Read + Write>(
+    mut reader: BufReader<S>,
+    peer: Option<Vec<u8>>,
+    handler: &Handler,
+    stop: &AtomicBool,
+) {
     while !stop.load(Ordering::SeqCst) {
-        let request = match read_request(&mut reader, stop) {
+        let mut request = match read_request(&mut reader, stop) {
             Ok(Some(request)) => request,
             Ok(None) | Err(_) => return,
         };
+        request.peer_certificate = peer.clone();
         let close = request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
@@ -207,13 +277,14 @@ fn serve(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
         if !reply.delay.is_zero() {
             thread::sleep(reply.delay);
         }
+        let writer = reader.get_mut();
         let written = match reply.delivery {
             Delivery::Reset => return,
             Delivery::Truncated => {
-                let _ = write_reply(&mut writer, &reply, reply.body.len() / 2);
+                let _ = write_reply(writer, &reply, reply.body.len() / 2);
                 return;
             }
-            Delivery::Complete => write_reply(&mut writer, &reply, reply.body.len()),
+            Delivery::Complete => write_reply(writer, &reply, reply.body.len()),
         };
         if written.is_err() || close {
             return;
@@ -223,8 +294,8 @@ fn serve(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
 
 /// Reads one request; `None` when the peer closed the connection or the
 /// server stopped.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
+fn read_request<S: Read>(
+    reader: &mut BufReader<S>,
     stop: &AtomicBool,
 ) -> io::Result<Option<Request>> {
     let mut head = Vec::new();
@@ -267,6 +338,7 @@ fn read_request(
         target,
         headers,
         body,
+        peer_certificate: None,
     }))
 }
 
@@ -300,7 +372,7 @@ fn read_exact_patiently(
 
 /// Writes the head (with the whole body's length) and `sent` bytes of the
 /// body.
-fn write_reply(writer: &mut TcpStream, reply: &Reply, sent: usize) -> io::Result<()> {
+fn write_reply(writer: &mut impl Write, reply: &Reply, sent: usize) -> io::Result<()> {
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));

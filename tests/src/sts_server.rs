@@ -16,6 +16,7 @@ use refresh_session_core::harness::{
 use refresh_session_core::{Credentials, Secret};
 use time::OffsetDateTime;
 
+use crate::faults::{Fault, Protocol};
 use crate::http_server::{Reply, Request, Server};
 
 /// How the loopback STS behaves.
@@ -25,87 +26,6 @@ pub struct StsOptions {
     pub lifetime: Duration,
     /// How long each answer takes.
     pub delay: Duration,
-}
-
-/// A way to answer an `AssumeRole` call badly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// HTTP 500 with an HTML body, as a load balancer sends.
-    InternalError,
-    /// HTTP 503 `ServiceUnavailable`.
-    Unavailable,
-    /// HTTP 400 `Throttling`.
-    Throttling,
-    /// HTTP 400 `RequestLimitExceeded`.
-    RequestLimitExceeded,
-    /// The right answer, after this long.
-    Slow(Duration),
-    /// No answer: the connection closes.
-    Reset,
-    /// The right answer, cut off halfway through the body.
-    Truncated,
-    /// HTTP 200 with XML that ends too early.
-    MalformedXml,
-    /// HTTP 200 with a JSON body.
-    WrongContentType,
-    /// HTTP 200 with a body over the 1 MiB response limit.
-    Oversized,
-}
-
-impl Fault {
-    /// Every fault, the slow one taking `slow`.
-    pub fn all(slow: Duration) -> [Fault; 10] {
-        [
-            Fault::InternalError,
-            Fault::Unavailable,
-            Fault::Throttling,
-            Fault::RequestLimitExceeded,
-            Fault::Slow(slow),
-            Fault::Reset,
-            Fault::Truncated,
-            Fault::MalformedXml,
-            Fault::WrongContentType,
-            Fault::Oversized,
-        ]
-    }
-
-    /// Whether a client should retry after this fault (the others are the
-    /// server's mistake, and trying again would not help).
-    pub fn is_transient(&self) -> bool {
-        !matches!(
-            self,
-            Fault::MalformedXml | Fault::WrongContentType | Fault::Oversized
-        )
-    }
-
-    fn reply(self, good: Reply) -> Reply {
-        match self {
-            Fault::InternalError => Reply::new(
-                500,
-                "text/html",
-                "<html><body><h1>500 Internal Server Error</h1></body></html>",
-            ),
-            Fault::Unavailable => {
-                error_response(503, "ServiceUnavailable", "Service is unavailable").into()
-            }
-            Fault::Throttling => error_response(400, "Throttling", "Rate exceeded").into(),
-            Fault::RequestLimitExceeded => {
-                error_response(400, "RequestLimitExceeded", "Request limit exceeded.").into()
-            }
-            Fault::Slow(delay) => good.delayed(delay),
-            Fault::Reset => Reply::reset(),
-            Fault::Truncated => good.truncated(),
-            Fault::MalformedXml => Reply::new(
-                200,
-                "text/xml",
-                "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA",
-            ),
-            Fault::WrongContentType => {
-                Reply::new(200, "application/json", r#"{"message":"not XML"}"#)
-            }
-            Fault::Oversized => Reply::new(200, "text/xml", vec![b' '; 2 << 20]),
-        }
-    }
 }
 
 /// A credential the server issued.
@@ -273,7 +193,7 @@ fn answer(request: &Request, state: &State) -> Reply {
         Err(refusal) => *refusal,
     };
     let reply = match fault {
-        Some(fault) => fault.reply(good.into()),
+        Some(fault) => fault.reply(good.into(), Protocol::Sts),
         None => good.into(),
     };
     with_date(reply, now)

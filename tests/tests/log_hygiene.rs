@@ -8,7 +8,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use refresh_session_tests::sts_server::{Fault, LoopbackSts, StsOptions};
+use refresh_session_tests::faults::Fault;
+use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
 
 const SOURCE_SECRET: &str = "source-secret-7f3a9c";
 const MFA_CODE: &str = "908070";
@@ -99,7 +100,7 @@ fn no_secret_and_no_mfa_code_reaches_the_logs() {
     // there.
     for expected in [
         "credentials refreshed",
-        "retrying STS",
+        "retrying the upstream call",
         "refresh failed",
         "ASIALOOP",
     ] {
