@@ -123,6 +123,15 @@ impl Shared {
         !self.eager
     }
 
+    /// Checks MQTT options against the session (see [`Engine::mqtt`]).
+    #[cfg(feature = "mqtt")]
+    pub(crate) fn mqtt(
+        &self,
+        options: refresh_session_core::mqtt::Mqtt,
+    ) -> Result<refresh_session_core::mqtt::MqttPlan, ConfigError> {
+        self.lock().engine.mqtt(options)
+    }
+
     pub(crate) fn metrics(&self) -> Metrics {
         self.lock().engine.metrics()
     }

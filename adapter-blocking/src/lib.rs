@@ -75,12 +75,19 @@ pub use hooks::BoxError;
 pub use refresh_session_core::custom::CustomCredentials;
 pub use refresh_session_core::engine::Metrics;
 pub use refresh_session_core::iot::{Iot, Pkcs11};
+#[cfg(feature = "mqtt")]
+pub use refresh_session_core::mqtt::Mqtt;
 pub use refresh_session_core::sts::{AssumeRole, CallerIdentity};
 pub use refresh_session_core::{ConfigError, Credentials, Error, Secret, SessionOptions, error};
+/// The MQTT client crate [`RefreshableSession::mqtt`] returns clients of.
+#[cfg(feature = "mqtt")]
+pub use rumqttc;
 pub use session::{Builder, RefreshableSession};
 
 /// Everything a session needs, in one import.
 pub mod prelude {
+    #[cfg(feature = "mqtt")]
+    pub use crate::Mqtt;
     pub use crate::{
         AssumeRole, Credentials, CustomCredentials, Iot, Pkcs11, RefreshableSession, SessionOptions,
     };

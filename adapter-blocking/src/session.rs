@@ -14,7 +14,11 @@ use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 use crate::driver::Shared;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
-use refresh_session_io::{MfaCommand, new_engine, tls};
+use refresh_session_io::tls::DeviceTls;
+use refresh_session_io::{MfaCommand, new_engine};
+
+#[cfg(feature = "mqtt")]
+mod mqtt;
 
 /// A source of AWS credentials that keeps them fresh.
 ///
@@ -29,6 +33,9 @@ pub struct RefreshableSession {
 /// The last clone to drop stops the session's background thread.
 struct Handle {
     shared: Arc<Shared>,
+    /// An IoT session's TLS identity, for MQTT connections.
+    #[cfg(feature = "mqtt")]
+    device: Option<DeviceTls>,
 }
 
 impl Drop for Handle {
@@ -163,14 +170,18 @@ impl Builder {
         if let Some(spec) = engine.mfa_command() {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }
-        let device = engine
-            .device_identity()
-            .map(tls::device_config)
-            .transpose()?;
-        let transport = Transport::new(engine.http_timeouts(), device);
+        let device = engine.device_identity().map(DeviceTls::open).transpose()?;
+        let transport = Transport::new(
+            engine.http_timeouts(),
+            device.as_ref().map(|d| d.config().clone()),
+        );
         let shared = Shared::new(engine, clock, self.hooks, transport);
         let session = RefreshableSession {
-            handle: Arc::new(Handle { shared }),
+            handle: Arc::new(Handle {
+                shared,
+                #[cfg(feature = "mqtt")]
+                device,
+            }),
         };
         if !session.handle.shared.defers_refresh() {
             session.handle.shared.start_eager()?;

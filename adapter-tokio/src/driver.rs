@@ -127,6 +127,21 @@ impl Shared {
         !self.eager
     }
 
+    /// Checks MQTT options against the session (see [`Engine::mqtt`]).
+    #[cfg(feature = "mqtt")]
+    pub(crate) fn mqtt(
+        &self,
+        options: refresh_session_core::mqtt::Mqtt,
+    ) -> Result<refresh_session_core::mqtt::MqttPlan, ConfigError> {
+        self.lock().engine.mqtt(options)
+    }
+
+    /// The executor the session runs on.
+    #[cfg(feature = "mqtt")]
+    pub(crate) fn runtime(&self) -> &dyn Runtime {
+        &*self.runtime
+    }
+
     pub(crate) fn metrics(&self) -> Metrics {
         self.lock().engine.metrics()
     }

@@ -116,7 +116,7 @@ impl Hooks {
 
 /// Runs blocking user code on the runtime's blocking threads; a panic there
 /// drops the sender and becomes an error.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     what: &str,
     runtime: &dyn Runtime,
     work: impl FnOnce() -> Result<T, BoxError> + Send + 'static,

@@ -69,8 +69,13 @@ pub use hooks::BoxError;
 pub use refresh_session_core::custom::CustomCredentials;
 pub use refresh_session_core::engine::Metrics;
 pub use refresh_session_core::iot::{Iot, Pkcs11, TlsIdentity};
+#[cfg(feature = "mqtt")]
+pub use refresh_session_core::mqtt::Mqtt;
 pub use refresh_session_core::sts::{AssumeRole, CallerIdentity};
 pub use refresh_session_core::{ConfigError, Credentials, Error, Secret, SessionOptions, error};
+/// The MQTT client crate [`RefreshableSession::mqtt`] returns clients of.
+#[cfg(feature = "mqtt")]
+pub use rumqttc;
 #[cfg(feature = "tokio-runtime")]
 pub use runtime::TokioRuntime;
 pub use runtime::{BoxFuture, Runtime};
@@ -81,6 +86,8 @@ pub use transport::ReqwestTransport;
 
 /// Everything a session needs, in one import.
 pub mod prelude {
+    #[cfg(feature = "mqtt")]
+    pub use crate::Mqtt;
     pub use crate::{
         AssumeRole, Credentials, CustomCredentials, Iot, Pkcs11, RefreshableSession, SessionOptions,
     };

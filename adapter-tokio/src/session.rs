@@ -6,17 +6,21 @@ use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::{Engine, Metrics};
-use refresh_session_core::iot::{Iot, TlsIdentity};
+use refresh_session_core::iot::{DeviceIdentity, Iot, TlsIdentity};
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
+use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, new_engine};
 
 use crate::driver::Shared;
-use crate::hooks::{BoxError, CustomHook, Hooks, MfaHook};
+use crate::hooks::{BoxError, CustomHook, Hooks, MfaHook, blocking};
 use crate::runtime::Runtime;
 use crate::transport::HttpTransport;
+
+#[cfg(feature = "mqtt")]
+mod mqtt;
 
 /// A source of AWS credentials that keeps them fresh, for async code.
 ///
@@ -31,6 +35,9 @@ pub struct RefreshableSession {
 /// The last clone to drop stops the session's background task.
 struct Handle {
     shared: Arc<Shared>,
+    /// An IoT session's TLS identity, for MQTT connections.
+    #[cfg(feature = "mqtt")]
+    device: Option<DeviceTls>,
 }
 
 impl Drop for Handle {
@@ -213,13 +220,21 @@ impl Builder {
             Some(runtime) => runtime,
             None => default_runtime()?,
         };
+        let device = match engine.device_identity().cloned() {
+            Some(identity) => Some(open_device(&*runtime, identity).await?),
+            None => None,
+        };
         let transport = match self.transport {
             Some(transport) => transport,
-            None => default_transport(&engine)?,
+            None => default_transport(&engine, device.as_ref())?,
         };
         let shared = Shared::new(engine, clock, self.hooks, transport, runtime);
         let session = RefreshableSession {
-            handle: Arc::new(Handle { shared }),
+            handle: Arc::new(Handle {
+                shared,
+                #[cfg(feature = "mqtt")]
+                device,
+            }),
         };
         if !session.handle.shared.defers_refresh() {
             session.handle.shared.start_eager().await?;
@@ -247,12 +262,23 @@ fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
     ))
 }
 
+/// Opens an IoT session's key on a blocking thread: it reads files and may
+/// log in to a PKCS#11 token.
+async fn open_device(runtime: &dyn Runtime, identity: DeviceIdentity) -> Result<DeviceTls, Error> {
+    let opened = blocking("device identity", runtime, move || {
+        Ok(DeviceTls::open(&identity))
+    })
+    .await
+    .map_err(|e| ConfigError::new("certificate", e.to_string()))?;
+    Ok(opened?)
+}
+
 #[cfg(feature = "tokio-runtime")]
-fn default_transport(engine: &Engine) -> Result<Arc<dyn HttpTransport>, ConfigError> {
-    let device = engine
-        .device_identity()
-        .map(refresh_session_io::tls::device_config)
-        .transpose()?;
+fn default_transport(
+    engine: &Engine,
+    device: Option<&DeviceTls>,
+) -> Result<Arc<dyn HttpTransport>, ConfigError> {
+    let device = device.map(|d| d.config().clone());
     crate::transport::ReqwestTransport::new(engine.http_timeouts(), device)
         .map(|transport| Arc::new(transport) as Arc<dyn HttpTransport>)
         .map_err(|e| {
@@ -264,7 +290,10 @@ fn default_transport(engine: &Engine) -> Result<Arc<dyn HttpTransport>, ConfigEr
 }
 
 #[cfg(not(feature = "tokio-runtime"))]
-fn default_transport(_: &Engine) -> Result<Arc<dyn HttpTransport>, ConfigError> {
+fn default_transport(
+    _: &Engine,
+    _: Option<&DeviceTls>,
+) -> Result<Arc<dyn HttpTransport>, ConfigError> {
     Err(ConfigError::new(
         "transport",
         "set `.transport(..)`: the `tokio-runtime` feature that provides a default is off",

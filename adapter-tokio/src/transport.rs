@@ -77,7 +77,7 @@ mod reqwest_transport {
                     .build()
             };
             Ok(Self {
-                client: client(refresh_session_io::tls::default_config())?,
+                client: client((*refresh_session_io::tls::default_config()).clone())?,
                 device: device.map(|tls| client((*tls).clone())).transpose()?,
             })
         }

@@ -33,6 +33,7 @@ use crate::custom::CustomCredentials;
 use crate::error::{ConfigError, Error, HookError, TransportError};
 use crate::fetch::{Answer, Context, Fetch, Need, Progress};
 use crate::iot::{DeviceIdentity, TlsIdentity};
+use crate::mqtt::{Mqtt, MqttPlan, SessionIdentity};
 use crate::policy::{Freshness, RefreshPolicy, Windows};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -341,6 +342,20 @@ impl Engine {
     /// requests: an IoT session's certificate and key.
     pub fn device_identity(&self) -> Option<&DeviceIdentity> {
         self.device.as_ref()
+    }
+
+    /// Checks MQTT `options` and fills in what they leave to the session:
+    /// its thing name as the client id, its device identity, its region.
+    pub fn mqtt(&self, options: Mqtt) -> Result<MqttPlan, ConfigError> {
+        let thing_name = match &self.method {
+            Method::Iot(request) => request.thing_name.as_deref(),
+            _ => None,
+        };
+        options.resolve(SessionIdentity {
+            thing_name,
+            device: self.device.as_ref(),
+            region: self.sts_endpoint.as_ref().ok().map(StsEndpoint::region),
+        })
     }
 
     /// The HTTP timeouts the driver applies.

@@ -191,6 +191,47 @@ pub struct DeviceIdentity {
     pub ca: Option<Pem>,
 }
 
+impl DeviceIdentity {
+    /// Checks that there is a certificate and exactly one key for it.
+    pub(crate) fn new(
+        certificate: Option<Pem>,
+        private_key: Option<Pem>,
+        pkcs11: Option<Pkcs11>,
+        ca: Option<Pem>,
+    ) -> Result<Self, ConfigError> {
+        let certificate = certificate.ok_or_else(|| {
+            ConfigError::new(
+                "certificate",
+                "is required: the device's X.509 certificate (PEM)",
+            )
+        })?;
+        let key = match (private_key, pkcs11) {
+            (Some(pem), None) => DeviceKey::Pem(pem),
+            (None, Some(pkcs11)) => {
+                length("pkcs11.key_label", &pkcs11.key_label, 1, 1024)?;
+                DeviceKey::Pkcs11(pkcs11)
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "private_key",
+                    "is required, or a pkcs11 key instead: the certificate's private key",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "pkcs11",
+                    "set either private_key or pkcs11, not both",
+                ));
+            }
+        };
+        Ok(Self {
+            certificate,
+            key,
+            ca,
+        })
+    }
+}
+
 /// Where a device's private key is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceKey {
@@ -322,41 +363,13 @@ impl Iot {
                 ),
             ));
         }
-        let certificate = self.certificate.ok_or_else(|| {
-            ConfigError::new(
-                "certificate",
-                "is required: the device's X.509 certificate (PEM)",
-            )
-        })?;
-        let key = match (self.private_key, self.pkcs11) {
-            (Some(pem), None) => DeviceKey::Pem(pem),
-            (None, Some(pkcs11)) => {
-                length("pkcs11.key_label", &pkcs11.key_label, 1, 1024)?;
-                DeviceKey::Pkcs11(pkcs11)
-            }
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "private_key",
-                    "is required, or a pkcs11 key instead: the certificate's private key",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "pkcs11",
-                    "set either private_key or pkcs11, not both",
-                ));
-            }
-        };
+        let identity =
+            DeviceIdentity::new(self.certificate, self.private_key, self.pkcs11, self.ca)?;
         let request = IotRequest {
             endpoint,
             role_alias: self.role_alias,
             thing_name: self.thing_name,
             duration: self.duration,
-        };
-        let identity = DeviceIdentity {
-            certificate,
-            key,
-            ca: self.ca,
         };
         Ok((request, identity))
     }
@@ -433,7 +446,7 @@ impl Endpoint {
 pub(crate) struct IotRequest {
     pub(crate) endpoint: Endpoint,
     role_alias: String,
-    thing_name: Option<String>,
+    pub(crate) thing_name: Option<String>,
     duration: Option<Duration>,
 }
 

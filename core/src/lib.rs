@@ -3,9 +3,10 @@
 //!
 //! This crate does no IO. It reads no clock, opens no socket or file, starts
 //! no thread or process. Time comes in as `now`, randomness as a seed, and
-//! the [`Engine`](engine::Engine) says what it needs (send this signed STS request, ask for
-//! an MFA code, call the custom provider, wake me at this time) and is told
-//! the answers. That makes every decision reproducible, testable over a
+//! the [`Engine`](engine::Engine) says what it needs (send this signed STS
+//! request, send this request over the device's TLS identity, ask for an MFA
+//! code, call the custom provider, wake me at this time) and is told the
+//! answers. That makes every decision reproducible, testable over a
 //! simulated clock, and shared by every adapter:
 //! `refresh-session-blocking` (threads and `ureq`) and the async adapters
 //! drive this same engine.
@@ -55,6 +56,8 @@
 //!
 //! - [`engine`]: the event loop; [`policy`]: when to refresh;
 //! - [`sts`]: `AssumeRole` and `GetCallerIdentity`; [`sign`]: SigV4;
+//! - [`iot`]: AWS IoT Core's credential provider; [`mqtt`]: MQTT
+//!   connections over a session's identity;
 //! - [`mfa`], [`custom`], [`source`]: MFA codes, custom providers, and the
 //!   credentials that sign STS calls;
 //! - [`config`]: what a session is built from; [`error`]: what can fail.
@@ -72,6 +75,7 @@ mod fetch;
 pub mod harness;
 pub mod iot;
 pub mod mfa;
+pub mod mqtt;
 pub mod policy;
 mod query;
 pub mod retry;

@@ -1,9 +1,10 @@
 //! The blocking IO that every refresh-session adapter performs the same
 //! way: building an engine from the process environment and the session's
-//! clock, running MFA commands, and building TLS client configurations
-//! (the device identity of IoT sessions, with PEM or PKCS#11 keys). The core asks for it (it does no IO itself); the blocking adapter
-//! calls these functions on its threads, async adapters on a blocking
-//! thread of their runtime.
+//! clock, running MFA commands, building TLS client configurations (the
+//! device identity of IoT sessions, with PEM or PKCS#11 keys) and, with the
+//! `mqtt` feature, MQTT client options. The core asks for it (it does no IO
+//! itself); the blocking adapter calls these functions on its threads, async
+//! adapters on a blocking thread of their runtime.
 //!
 //! ```no_run
 //! use refresh_session_core::config::MfaCommandSpec;
@@ -20,6 +21,8 @@
 
 mod engine;
 mod mfa_command;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 mod pkcs11;
 pub mod tls;
 

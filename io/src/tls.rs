@@ -24,42 +24,84 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Ordinary server-authenticated TLS, trusting the webpki roots (as ureq
-/// does): for STS.
-pub fn default_config() -> ClientConfig {
+/// The trust anchors in `ca`, or the webpki roots (as ureq and the AWS
+/// SDKs trust) if `None`.
+pub fn roots(ca: Option<&Pem>) -> Result<RootCertStore, ConfigError> {
+    let Some(pem) = ca else {
+        return Ok(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        });
+    };
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates("ca", pem)? {
+        roots.add(certificate).map_err(|e| {
+            ConfigError::new("ca", format!("holds a certificate rustls cannot use: {e}"))
+        })?;
+    }
+    Ok(roots)
+}
+
+/// A client configuration trusting `roots`, presenting `key` when the
+/// server asks for a client certificate, and offering `alpn` if set.
+pub fn client_config(
+    roots: RootCertStore,
+    key: Option<Arc<CertifiedKey>>,
+    alpn: Option<&str>,
+) -> Arc<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        // The ring provider supports the default protocol versions.
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots);
+    let mut config = match key {
+        Some(key) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key))),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.map(|p| p.as_bytes().to_vec()).into_iter().collect();
+    Arc::new(config)
+}
+
+/// Ordinary server-authenticated TLS, trusting the webpki roots: for STS.
+pub fn default_config() -> Arc<ClientConfig> {
     let roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        // The ring provider supports the default protocol versions.
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+    client_config(roots, None, None)
 }
 
-/// Mutual TLS as the device: its certificate and key, trusting `ca` if the
-/// identity has one, else the webpki roots.
-pub fn device_config(identity: &DeviceIdentity) -> Result<Arc<ClientConfig>, ConfigError> {
-    let roots = match &identity.ca {
-        Some(ca) => ca_roots(ca)?,
-        None => RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
-    let certified = certified_key(identity)?;
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        // The ring provider supports the default protocol versions.
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_root_certificates(roots)
-        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
-    Ok(Arc::new(config))
+/// A device's TLS identity, opened once per session: its key (for a
+/// PKCS#11 key, an open, logged-in token session) and the configuration the
+/// credential provider is reached with. Cloning shares both, so an MQTT
+/// connection presents the same key without opening the token again.
+#[derive(Debug, Clone)]
+pub struct DeviceTls {
+    key: Arc<CertifiedKey>,
+    config: Arc<ClientConfig>,
+}
+
+impl DeviceTls {
+    /// Reads the certificate, opens the key and checks that they belong
+    /// together; trusts the identity's `ca`, else the webpki roots.
+    pub fn open(identity: &DeviceIdentity) -> Result<Self, ConfigError> {
+        let key = certified_key(identity)?;
+        let config = client_config(roots(identity.ca.as_ref())?, Some(key.clone()), None);
+        Ok(Self { key, config })
+    }
+
+    /// The certificate chain and signing key.
+    pub fn key(&self) -> &Arc<CertifiedKey> {
+        &self.key
+    }
+
+    /// Mutual TLS as the device, for the credential provider.
+    pub fn config(&self) -> &Arc<ClientConfig> {
+        &self.config
+    }
 }
 
 /// The device's certificate chain and signing key, checked to belong
 /// together.
-pub fn certified_key(identity: &DeviceIdentity) -> Result<CertifiedKey, ConfigError> {
+pub fn certified_key(identity: &DeviceIdentity) -> Result<Arc<CertifiedKey>, ConfigError> {
     let chain = certificates("certificate", &identity.certificate)?;
     let (key, field): (Arc<dyn SigningKey>, &'static str) = match &identity.key {
         DeviceKey::Pem(pem) => (pem_key(pem)?, "private_key"),
@@ -69,7 +111,7 @@ pub fn certified_key(identity: &DeviceIdentity) -> Result<CertifiedKey, ConfigEr
     certified.keys_match().map_err(|e| {
         ConfigError::new(field, format!("does not belong to the certificate ({e})"))
     })?;
-    Ok(certified)
+    Ok(Arc::new(certified))
 }
 
 /// Whether a TLS failure is behind `error`: a rustls error anywhere in its
@@ -121,16 +163,6 @@ fn certificates(
         ));
     }
     Ok(chain)
-}
-
-fn ca_roots(pem: &Pem) -> Result<RootCertStore, ConfigError> {
-    let mut roots = RootCertStore::empty();
-    for certificate in certificates("ca", pem)? {
-        roots.add(certificate).map_err(|e| {
-            ConfigError::new("ca", format!("holds a certificate rustls cannot use: {e}"))
-        })?;
-    }
-    Ok(roots)
 }
 
 fn pem_key(pem: &Pem) -> Result<Arc<dyn SigningKey>, ConfigError> {

@@ -1,15 +1,20 @@
-//! Test peers for refresh-session's integration tests: moto's STS server,
-//! started and bootstrapped per test, and the project's own loopback
-//! servers. Every server binds 127.0.0.1 and is stopped when dropped.
+//! Test peers for refresh-session's integration tests: moto's STS server
+//! and mosquitto, started per test, botocore as a SigV4 oracle, SoftHSM2
+//! tokens, and the project's own loopback servers. Every server binds
+//! 127.0.0.1 and is stopped when dropped.
 
 pub mod faults;
 pub mod faulty_peer;
 pub mod http_server;
 pub mod iot_server;
+pub mod mosquitto;
 pub mod moto;
+pub mod mqtt_client;
 pub mod pki;
+pub mod presign_oracle;
 pub mod softhsm;
 pub mod sts_server;
+pub mod ws_recorder;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]

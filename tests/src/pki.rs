@@ -103,16 +103,31 @@ impl Authority {
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .expect("a verifier");
-        let chain = CertificateDer::pem_slice_iter(server.certificate.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("PEM");
-        let key = PrivateKeyDer::from_pem_slice(server.key.as_bytes()).expect("PEM");
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("TLS 1.2 and 1.3")
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
-            .expect("a matching key");
-        Arc::new(config)
+            .with_client_cert_verifier(verifier);
+        with_identity(config, server)
     }
+
+    /// A TLS server configuration presenting `server` to any client.
+    pub fn server_config_for_any_client(&self, server: &Identity) -> Arc<ServerConfig> {
+        let config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("TLS 1.2 and 1.3")
+                .with_no_client_auth();
+        with_identity(config, server)
+    }
+}
+
+fn with_identity(
+    config: rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>,
+    server: &Identity,
+) -> Arc<ServerConfig> {
+    let chain = CertificateDer::pem_slice_iter(server.certificate.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("PEM");
+    let key = PrivateKeyDer::from_pem_slice(server.key.as_bytes()).expect("PEM");
+    Arc::new(config.with_single_cert(chain, key).expect("a matching key"))
 }

@@ -2,8 +2,9 @@
 //! both adapters: the key never leaves the token, the token signs the TLS
 //! handshakes, the session loads the module and opens the token once and
 //! keeps them across refreshes (they go on after the module's file is
-//! deleted), and a wrong PIN, a missing token, key or module, and a key
-//! that is not the certificate's are typed errors.
+//! deleted), MQTT connections to mosquitto present the same open key, and
+//! a wrong PIN, a missing token, key or module, and a key that is not the
+//! certificate's are typed errors.
 //!
 //! This binary has its own `main` (SoftHSM needs `SOFTHSM2_CONF` in the
 //! environment from the process's start, see `softhsm::reexec`) and runs
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 use refresh_session_core::Error;
 use refresh_session_core::iot::{Iot, Pkcs11};
 use refresh_session_tests::iot_server::{IotOptions, LoopbackIot};
+use refresh_session_tests::mosquitto::Mosquitto;
+use refresh_session_tests::mqtt_client::{round_trip, round_trip_async};
 use refresh_session_tests::pki::Authority;
 use refresh_session_tests::softhsm::{self, KeyKind, ModuleCopy, Token};
 use rustls::pki_types::CertificateDer;
@@ -27,6 +30,7 @@ const TEST_LIMIT: Duration = Duration::from_secs(30);
 struct Setup {
     ca: Authority,
     iot: LoopbackIot,
+    broker: Mosquitto,
     token: Token,
     /// A token nobody logs in to before the wrong-PIN test.
     untouched: Token,
@@ -44,6 +48,7 @@ impl Setup {
                 lifetime: Duration::from_secs(2),
             },
         );
+        let broker = Mosquitto::start(&ca);
         let token = Token::create("device-token", "user-pin-1");
         let untouched = Token::create("untouched-token", "user-pin-2");
         untouched.generate("tls-key", KeyKind::P256);
@@ -61,6 +66,7 @@ impl Setup {
         Self {
             ca,
             iot,
+            broker,
             token,
             untouched,
             keys,
@@ -77,6 +83,17 @@ impl Setup {
             .certificate_pem(certificate)
             .pkcs11(key)
             .ca_pem(&self.ca.certificate)
+    }
+
+    /// The key labelled `label`, through a copy of the module that is
+    /// deleted once the session is built.
+    fn key_in_copy(&self, module: &ModuleCopy, label: &str) -> Pkcs11 {
+        Pkcs11::new(
+            module.path(),
+            &self.token.label,
+            self.token.pin.as_str(),
+            label,
+        )
     }
 
     fn certificate(&self, kind: KeyKind) -> &str {
@@ -195,12 +212,7 @@ fn blocking_refreshes_with_each_kind_of_key(setup: &Setup) {
     use refresh_session_blocking::prelude::*;
     for (kind, label, certificate) in &setup.keys {
         let module = ModuleCopy::new();
-        let key = Pkcs11::new(
-            module.path(),
-            &setup.token.label,
-            setup.token.pin.as_str(),
-            label.as_str(),
-        );
+        let key = setup.key_in_copy(&module, label);
         let session = RefreshableSession::iot(setup.params(certificate, key))
             .advisory_timeout(Duration::from_secs(1))
             .mandatory_timeout(Duration::from_millis(300))
@@ -232,12 +244,7 @@ fn tokio_refreshes_with_each_kind_of_key(setup: &Setup) {
     runtime.block_on(async {
         for (kind, label, certificate) in &setup.keys {
             let module = ModuleCopy::new();
-            let key = Pkcs11::new(
-                module.path(),
-                &setup.token.label,
-                setup.token.pin.as_str(),
-                label.as_str(),
-            );
+            let key = setup.key_in_copy(&module, label);
             let session = RefreshableSession::iot(setup.params(certificate, key))
                 .advisory_timeout(Duration::from_secs(1))
                 .mandatory_timeout(Duration::from_millis(300))
@@ -257,6 +264,54 @@ fn tokio_refreshes_with_each_kind_of_key(setup: &Setup) {
     });
 }
 
+fn blocking_mqtt_presents_the_sessions_token_key(setup: &Setup) {
+    use refresh_session_blocking::prelude::*;
+    for (kind, label, certificate) in &setup.keys {
+        let module = ModuleCopy::new();
+        let session =
+            RefreshableSession::iot(setup.params(certificate, setup.key_in_copy(&module, label)))
+                .build()
+                .expect("the token opens");
+        // Loaded and opened at build: the connection needs neither again.
+        module.delete();
+        let (client, mut connection) = session
+            .mqtt(Mqtt::new("127.0.0.1").port(setup.broker.tls_port))
+            .expect("valid options");
+        round_trip(
+            &client,
+            &mut connection,
+            "hsm/blocking",
+            label.as_bytes(),
+            0,
+        )
+        .unwrap_or_else(|e| panic!("{kind:?}: {e:?}"));
+    }
+}
+
+fn tokio_mqtt_presents_the_sessions_token_key(setup: &Setup) {
+    use refresh_session_tokio::prelude::*;
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        for (kind, label, certificate) in &setup.keys {
+            let module = ModuleCopy::new();
+            let session = RefreshableSession::iot(
+                setup.params(certificate, setup.key_in_copy(&module, label)),
+            )
+            .build()
+            .await
+            .expect("the token opens");
+            module.delete();
+            let (client, mut event_loop) = session
+                .mqtt(Mqtt::new("127.0.0.1").port(setup.broker.tls_port))
+                .await
+                .expect("valid options");
+            round_trip_async(&client, &mut event_loop, "hsm/tokio", label.as_bytes(), 0)
+                .await
+                .unwrap_or_else(|e| panic!("{kind:?}: {e:?}"));
+        }
+    });
+}
+
 type Test = fn(&Setup);
 
 fn main() -> ExitCode {
@@ -264,7 +319,7 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     // The wrong-PIN test comes first: nothing has logged in to its token.
-    let tests: [(&str, Test); 6] = [
+    let tests: [(&str, Test); 8] = [
         ("a_wrong_pin_is_a_typed_error", a_wrong_pin_is_a_typed_error),
         (
             "a_missing_token_key_or_module_is_a_typed_error",
@@ -282,6 +337,14 @@ fn main() -> ExitCode {
         (
             "tokio_refreshes_with_each_kind_of_key",
             tokio_refreshes_with_each_kind_of_key,
+        ),
+        (
+            "blocking_mqtt_presents_the_sessions_token_key",
+            blocking_mqtt_presents_the_sessions_token_key,
+        ),
+        (
+            "tokio_mqtt_presents_the_sessions_token_key",
+            tokio_mqtt_presents_the_sessions_token_key,
         ),
     ];
     let filter: Option<String> = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
