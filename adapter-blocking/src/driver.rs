@@ -272,6 +272,16 @@ impl Shared {
                 let result = self.hooks.source();
                 Input::SourceCredentials { fetch, result }
             }
+            Output::ReadFile { fetch, path } => {
+                drop(state);
+                let result = refresh_session_io::file::read(&path);
+                Input::FileRead { fetch, result }
+            }
+            Output::RunCommand { fetch, command } => {
+                drop(state);
+                let result = refresh_session_io::command::run(&command);
+                Input::CommandFinished { fetch, result }
+            }
             other => {
                 tracing::error!(target: "refresh_session", ?other, "this driver does not know the engine's request");
                 return state;

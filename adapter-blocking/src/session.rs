@@ -58,6 +58,15 @@ impl RefreshableSession {
         Builder::new(SessionConfig::iot(params))
     }
 
+    /// A session whose credentials come from the default chain, as the
+    /// AWS SDKs find them: keys in the environment, web identity, the
+    /// profile (`profile_name`, else `AWS_PROFILE`, else `default`: keys,
+    /// SSO, `credential_process`, roles with `source_profile`), container
+    /// credentials, IMDS. They are refreshed when they expire.
+    pub fn default_chain() -> Builder {
+        Builder::new(SessionConfig::default_chain())
+    }
+
     /// A session whose credentials come from `provider`, called on every
     /// refresh. It must return an expiration.
     pub fn custom<F>(provider: F) -> Builder

@@ -273,6 +273,20 @@ impl Shared {
                 let result = self.hooks.source().await;
                 Input::SourceCredentials { fetch, result }
             }
+            Output::ReadFile { fetch, path } => {
+                let result = blocking_io(&*self.runtime, move || {
+                    refresh_session_io::file::read(&path)
+                })
+                .await;
+                Input::FileRead { fetch, result }
+            }
+            Output::RunCommand { fetch, command } => {
+                let result = blocking_io(&*self.runtime, move || {
+                    refresh_session_io::command::run(&command)
+                })
+                .await;
+                Input::CommandFinished { fetch, result }
+            }
             other => {
                 tracing::error!(target: "refresh_session", ?other, "this driver does not know the engine's request");
                 return;
@@ -281,6 +295,17 @@ impl Shared {
         let now = self.now();
         self.lock().engine.handle_input(now, input);
     }
+}
+
+/// Runs blocking IO on the runtime's blocking threads; a panic there is
+/// reported as the IO's error.
+async fn blocking_io<T: Send + 'static>(
+    runtime: &dyn Runtime,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    crate::hooks::blocking("file or command", runtime, move || Ok(work()))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// Completes when either future does.

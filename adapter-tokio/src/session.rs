@@ -60,6 +60,15 @@ impl RefreshableSession {
         Builder::new(SessionConfig::iot(params))
     }
 
+    /// A session whose credentials come from the default chain, as the
+    /// AWS SDKs find them: keys in the environment, web identity, the
+    /// profile (`profile_name`, else `AWS_PROFILE`, else `default`: keys,
+    /// SSO, `credential_process`, roles with `source_profile`), container
+    /// credentials, IMDS. They are refreshed when they expire.
+    pub fn default_chain() -> Builder {
+        Builder::new(SessionConfig::default_chain())
+    }
+
     /// A session whose credentials come from the async `provider`, called
     /// on every refresh. It must return an expiration.
     pub fn custom<F, Fut>(provider: F) -> Builder
@@ -212,14 +221,20 @@ impl Builder {
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub async fn build(mut self) -> Result<RefreshableSession, Error> {
-        let (engine, clock) = new_engine(self.config)?;
-        if let Some(spec) = engine.mfa_command() {
-            self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
-        }
         let runtime = match self.runtime {
             Some(runtime) => runtime,
             None => default_runtime()?,
         };
+        // Reads the shared config and credentials files.
+        let config = self.config;
+        let (engine, clock) = blocking("session configuration", &*runtime, move || {
+            Ok(new_engine(config))
+        })
+        .await
+        .map_err(|e| ConfigError::new("profile_file", e.to_string()))??;
+        if let Some(spec) = engine.mfa_command() {
+            self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
+        }
         let device = match engine.device_identity().cloned() {
             Some(identity) => Some(open_device(&*runtime, identity).await?),
             None => None,

@@ -5,6 +5,7 @@
 //! setters from [`SessionOptions`], so the blocking and async builders have
 //! one surface and one set of checks.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::sync::Arc;
@@ -12,13 +13,17 @@ use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
 
+use crate::chain::plan::{ChainInputs, SourcePlan};
+use crate::chain::run::ChainSource;
+use crate::command::CommandSpec;
 use crate::credentials::Credentials;
 use crate::error::ConfigError;
 use crate::iot::{DeviceIdentity, Iot, IotRequest};
 use crate::policy::{DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT, RefreshPolicy};
+use crate::profile::{ProfileFile, ProfileSet};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
-use crate::source::{self, SourceCredentials};
+use crate::source::SourceCredentials;
 use crate::sts::{AssumeRole, StsEndpoint};
 
 /// How a session gets credentials and when it refreshes them.
@@ -38,6 +43,9 @@ pub struct SessionConfig {
     max_attempts: u32,
     retry_deadline: Duration,
     clock: Option<Arc<dyn Clock>>,
+    profile_name: Option<String>,
+    environment: Option<Arc<BTreeMap<String, String>>>,
+    profile_files: [Option<ProfileFile>; 2],
 }
 
 /// Where a driver reads the time. The engine never reads a clock (it is
@@ -52,6 +60,7 @@ enum MethodConfig {
     AssumeRole(Box<AssumeRole>),
     Iot(Box<Iot>),
     Custom,
+    Chain,
 }
 
 impl SessionConfig {
@@ -71,6 +80,12 @@ impl SessionConfig {
         Self::with_method(MethodConfig::Iot(Box::new(params)))
     }
 
+    /// Credentials from the default chain (environment, web identity,
+    /// profile, container, IMDS), refreshed when they expire.
+    pub fn default_chain() -> Self {
+        Self::with_method(MethodConfig::Chain)
+    }
+
     fn with_method(method: MethodConfig) -> Self {
         Self {
             method,
@@ -82,11 +97,14 @@ impl SessionConfig {
             source: None,
             mfa_token_provider: false,
             mfa_command: None,
-            mfa_command_timeout: MfaCommandSpec::DEFAULT_TIMEOUT,
+            mfa_command_timeout: CommandSpec::DEFAULT_TIMEOUT,
             http: HttpTimeouts::default(),
             max_attempts: RetryPolicy::default().max_attempts(),
             retry_deadline: RetryPolicy::default().deadline(),
             clock: None,
+            profile_name: None,
+            environment: None,
+            profile_files: [None, None],
         }
     }
 
@@ -109,6 +127,25 @@ impl SessionConfig {
         self.clock.clone()
     }
 
+    /// The environment set with [`SessionOptions::environment`], if any:
+    /// the driver reads variables from it instead of the process's.
+    pub fn environment(&self) -> Option<&BTreeMap<String, String>> {
+        self.environment.as_deref()
+    }
+
+    /// Hands in the shared `config` and `credentials` files, as read from
+    /// [`profile::file_paths`](crate::profile::file_paths) (`None` for a
+    /// file that does not exist). Drivers call this before building the
+    /// engine: the profiles and their regions are read when the session is
+    /// built, as the AWS SDKs read them.
+    pub fn use_profile_files(
+        &mut self,
+        config: Option<ProfileFile>,
+        credentials: Option<ProfileFile>,
+    ) {
+        self.profile_files = [config, credentials];
+    }
+
     /// Whether the session refreshes only when asked (`true`, the default)
     /// or fetches at construction and refreshes in the background.
     pub fn defers_refresh(&self) -> bool {
@@ -127,14 +164,27 @@ impl SessionConfig {
         let retry = RetryPolicy::new(self.max_attempts, self.retry_deadline)?;
         let mfa_command = self.mfa_command_spec()?;
         let mfa_hook = self.mfa_token_provider || mfa_command.is_some();
+        let [config_file, credentials_file] = &self.profile_files;
+        let profiles = ProfileSet::parse(config_file.as_ref(), credentials_file.as_ref())?;
+        let profile_name = self.profile_name.as_deref();
+        let chain = || -> Result<Box<ChainSource>, ConfigError> {
+            let inputs = ChainInputs {
+                env,
+                profiles: &profiles,
+                profile_name,
+                now,
+            };
+            Ok(Box::new(ChainSource::new(SourcePlan::decide(&inputs)?)))
+        };
         let (method, device) = match self.method {
             MethodConfig::AssumeRole(params) => {
                 let params = params.validated(now)?;
                 let source = match self.source {
-                    Some(source) => source,
-                    None => SourceCredentials::Static(source::from_environment(env)?),
+                    Some(SourceCredentials::Static(credentials)) => RoleSource::Static(credentials),
+                    Some(SourceCredentials::External) => RoleSource::External,
+                    None => RoleSource::Chain(chain()?),
                 };
-                let mfa = Mfa::resolve(&params, mfa_hook)?;
+                let mfa = Mfa::resolve(&params, mfa_hook, source.needs_mfa())?;
                 let role = RoleMethod {
                     params: Box::new(params),
                     source,
@@ -147,32 +197,65 @@ impl SessionConfig {
                 (Method::Iot(Box::new(request)), Some(device))
             }
             MethodConfig::Custom => (Method::Custom, None),
+            MethodConfig::Chain => (Method::Chain(chain()?), None),
         };
-        if mfa_hook && !matches!(method, Method::AssumeRole(_)) {
+        if let Some(chain) = method.chain().filter(|c| c.mfa_serials().next().is_some())
+            && !mfa_hook
+        {
+            return Err(ConfigError::new(
+                "mfa_serial",
+                format!(
+                    "{} assumes a role with MFA: set an MFA token provider or an MFA command",
+                    chain.description()
+                ),
+            ));
+        }
+        let uses_hook = match &method {
+            Method::AssumeRole(_) => true,
+            other => other
+                .chain()
+                .is_some_and(|c| c.mfa_serials().next().is_some()),
+        };
+        if mfa_hook && !uses_hook {
             return Err(ConfigError::new(
                 if self.mfa_token_provider {
                     "mfa_token_provider"
                 } else {
                     "mfa_command"
                 },
-                "applies to the STS method only",
+                "applies to STS roles only (the session's, or a profile's with mfa_serial)",
             ));
         }
+        let profile_region = || {
+            let name = profile_name
+                .map(str::to_owned)
+                .or_else(|| env("AWS_PROFILE").filter(|p| !p.is_empty()))
+                .unwrap_or_else(|| "default".to_owned());
+            profiles
+                .profile(&name)
+                .and_then(|p| p.get("region"))
+                .map(str::to_owned)
+        };
         let region = self
             .region
             .clone()
             .or_else(|| env("AWS_REGION").filter(|r| !r.is_empty()))
             .or_else(|| env("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
+            .or_else(profile_region)
             .or_else(|| method.region().map(str::to_owned));
         let endpoint_url = self.endpoint_url.clone().or_else(|| endpoint_from_env(env));
         let sts_endpoint = match region {
             Some(region) => StsEndpoint::resolve(&region, endpoint_url.as_deref()),
             None => Err(ConfigError::new(
                 "region",
-                "is required to call STS: set it on the builder or in AWS_REGION",
+                "is required to call STS: set it on the builder, in AWS_REGION or in the profile",
             )),
         };
-        if let Method::AssumeRole(_) = method {
+        let calls_sts = match &method {
+            Method::AssumeRole(_) => true,
+            other => other.chain().is_some_and(ChainSource::calls_sts),
+        };
+        if calls_sts {
             // Fail at build time, not at the first refresh.
             sts_endpoint.clone()?;
         }
@@ -188,7 +271,7 @@ impl SessionConfig {
         })
     }
 
-    fn mfa_command_spec(&self) -> Result<Option<MfaCommandSpec>, ConfigError> {
+    fn mfa_command_spec(&self) -> Result<Option<CommandSpec>, ConfigError> {
         let Some(argv) = &self.mfa_command else {
             return Ok(None);
         };
@@ -210,10 +293,11 @@ impl SessionConfig {
                 "must be greater than zero",
             ));
         }
-        Ok(Some(MfaCommandSpec {
+        Ok(Some(CommandSpec {
             program: program.clone(),
             args: args.to_vec(),
             timeout: self.mfa_command_timeout,
+            interactive: true,
         }))
     }
 }
@@ -248,22 +332,6 @@ impl HttpTimeouts {
         }
         Ok(())
     }
-}
-
-/// A command that prints MFA codes, as configured; adapters run it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MfaCommandSpec {
-    /// The program.
-    pub program: OsString,
-    /// Its arguments.
-    pub args: Vec<OsString>,
-    /// How long it may run.
-    pub timeout: Duration,
-}
-
-impl MfaCommandSpec {
-    /// Time enough to find and touch a hardware key.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 /// `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, unless
@@ -345,8 +413,8 @@ pub trait SessionOptions: Sized {
         self
     }
 
-    /// The credentials that sign STS calls; defaults to the environment's
-    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    /// The credentials that sign STS calls; by default the default chain
+    /// finds them (environment, web identity, profile, container, IMDS).
     fn source_credentials(mut self, credentials: Credentials) -> Self {
         self.session_config()
             .use_source(SourceCredentials::Static(credentials));
@@ -400,6 +468,31 @@ pub trait SessionOptions: Sized {
         self
     }
 
+    /// The profile of the shared `config` and `credentials` files the
+    /// default chain uses (default `AWS_PROFILE`, else `default`); naming
+    /// one skips keys in the environment, as in the AWS CLI.
+    fn profile_name(mut self, name: impl Into<String>) -> Self {
+        self.session_config().profile_name = Some(name.into());
+        self
+    }
+
+    /// Reads environment variables (`AWS_PROFILE`, `AWS_REGION`, `HOME`,
+    /// ...) from `vars` instead of the process environment: for tests, and
+    /// for processes that keep several configurations apart.
+    fn environment<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.session_config().environment = Some(Arc::new(vars));
+        self
+    }
+
     /// The wall clock the session reads (default: the system clock), for
     /// simulations and tests. A clock that is minutes off still works: the
     /// session corrects for the skew it sees in AWS's answers.
@@ -428,7 +521,7 @@ pub(crate) struct Resolved {
     /// call STS.
     pub(crate) sts_endpoint: Result<StsEndpoint, ConfigError>,
     pub(crate) http: HttpTimeouts,
-    pub(crate) mfa_command: Option<MfaCommandSpec>,
+    pub(crate) mfa_command: Option<CommandSpec>,
 }
 
 #[derive(Debug)]
@@ -436,14 +529,30 @@ pub(crate) enum Method {
     AssumeRole(RoleMethod),
     Iot(Box<IotRequest>),
     Custom,
+    Chain(Box<ChainSource>),
 }
 
 /// What an `AssumeRole` session needs for every fetch.
 #[derive(Debug)]
 pub(crate) struct RoleMethod {
     pub(crate) params: Box<AssumeRole>,
-    pub(crate) source: SourceCredentials,
+    pub(crate) source: RoleSource,
     pub(crate) mfa: Mfa,
+}
+
+/// Where an `AssumeRole` session's signing credentials come from.
+#[derive(Debug)]
+pub(crate) enum RoleSource {
+    Static(Credentials),
+    External,
+    Chain(Box<ChainSource>),
+}
+
+impl RoleSource {
+    /// Whether the chain asks for MFA codes (a profile's `mfa_serial`).
+    fn needs_mfa(&self) -> bool {
+        matches!(self, RoleSource::Chain(chain) if chain.mfa_serials().next().is_some())
+    }
 }
 
 impl Method {
@@ -453,6 +562,19 @@ impl Method {
             Method::AssumeRole(_) => "STS AssumeRole",
             Method::Iot(_) => "the IoT credential provider",
             Method::Custom => crate::custom::ORIGIN,
+            Method::Chain(_) => "the default credential chain",
+        }
+    }
+
+    /// The default chain the method draws on, if any.
+    pub(crate) fn chain(&self) -> Option<&ChainSource> {
+        match self {
+            Method::Chain(chain)
+            | Method::AssumeRole(RoleMethod {
+                source: RoleSource::Chain(chain),
+                ..
+            }) => Some(chain),
+            _ => None,
         }
     }
 
@@ -478,8 +600,11 @@ pub(crate) enum Mfa {
 }
 
 impl Mfa {
-    fn resolve(params: &AssumeRole, provider: bool) -> Result<Self, ConfigError> {
+    /// `for_chain`: the source's profile roles use the provider, so the
+    /// session's own role need not.
+    fn resolve(params: &AssumeRole, provider: bool, for_chain: bool) -> Result<Self, ConfigError> {
         match (params.mfa_serial(), params.static_token_code(), provider) {
+            (None, None, true) if for_chain => Ok(Mfa::None),
             (_, Some(_), true) => Err(ConfigError::new(
                 "TokenCode",
                 "set either a static TokenCode or an MFA token provider, not both",
@@ -650,23 +775,22 @@ mod tests {
     }
 
     #[test]
-    fn source_credentials_default_to_the_environment() {
+    fn source_credentials_default_to_the_chain() {
         let config = SessionConfig::assume_role(AssumeRole::new(ROLE)).region("us-east-1");
-        assert_eq!(field_of(config.clone()), "source_credentials");
-        let env = |key: &str| match key {
+        let description = |env: &dyn Fn(&str) -> Option<String>| {
+            let resolved = config.clone().resolve(env, NOW).expect("valid");
+            let chain = resolved.method.chain().expect("the default chain");
+            chain.description().to_owned()
+        };
+        let keys = |key: &str| match key {
             "AWS_ACCESS_KEY_ID" => Some("AKIDENV".to_owned()),
             "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
             _ => None,
         };
-        let resolved = config.resolve(&env, NOW).expect("valid");
-        match resolved.method {
-            Method::AssumeRole(RoleMethod {
-                source: SourceCredentials::Static(c),
-                ..
-            }) => {
-                assert_eq!(c.access_key_id(), "AKIDENV")
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(description(&keys), "environment");
+        assert_eq!(description(&no_env), "IMDS at http://169.254.169.254");
+        let half = |key: &str| (key == "AWS_ACCESS_KEY_ID").then(|| "AKID".to_owned());
+        let error = config.resolve(&half, NOW).expect_err("half a pair");
+        assert_eq!(error.field(), "AWS_SECRET_ACCESS_KEY");
     }
 }

@@ -27,7 +27,8 @@ use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
 
 use crate::backoff::{Backoff, Jitter};
-use crate::config::{HttpTimeouts, Method, MfaCommandSpec, Resolved, SessionConfig};
+use crate::command::{CommandOutput, CommandSpec};
+use crate::config::{HttpTimeouts, Method, Resolved, SessionConfig};
 use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
 use crate::error::{ConfigError, Error, HookError, TransportError};
@@ -95,6 +96,23 @@ pub enum Output {
         /// The fetch this belongs to.
         fetch: FetchId,
     },
+    /// Read the file at `path` (a web identity token, the SSO token cache,
+    /// a container authorization token), at most
+    /// [`MAX_RESPONSE_BYTES`]; answer with [`Input::FileRead`].
+    ReadFile {
+        /// The fetch this belongs to.
+        fetch: FetchId,
+        /// The file.
+        path: String,
+    },
+    /// Run `command` (a profile's `credential_process`); answer with
+    /// [`Input::CommandFinished`].
+    RunCommand {
+        /// The fetch this belongs to.
+        fetch: FetchId,
+        /// What to run.
+        command: CommandSpec,
+    },
     /// A refresh succeeded: publish the new [`Snapshot`] and wake waiters.
     Refreshed {
         /// The new credentials.
@@ -137,6 +155,16 @@ impl fmt::Debug for Output {
                 .debug_struct("SourceCredentials")
                 .field("fetch", fetch)
                 .finish(),
+            Output::ReadFile { fetch, path } => f
+                .debug_struct("ReadFile")
+                .field("fetch", fetch)
+                .field("path", path)
+                .finish(),
+            Output::RunCommand { fetch, command } => f
+                .debug_struct("RunCommand")
+                .field("fetch", fetch)
+                .field("program", &command.program)
+                .finish_non_exhaustive(),
             Output::Refreshed { credentials } => f
                 .debug_struct("Refreshed")
                 .field("credentials", credentials)
@@ -187,6 +215,22 @@ pub enum Input {
         /// The credentials, or why there are none.
         result: Result<Arc<Credentials>, Error>,
     },
+    /// The content of the file [`Output::ReadFile`] named, or why it could
+    /// not be read.
+    FileRead {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// The bytes, or the reason.
+        result: Result<Vec<u8>, String>,
+    },
+    /// How [`Output::RunCommand`]'s command ended, or why it did not run
+    /// to the end.
+    CommandFinished {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// Its output, or the reason.
+        result: Result<CommandOutput, String>,
+    },
 }
 
 impl Input {
@@ -197,6 +241,8 @@ impl Input {
             Input::MfaToken { fetch, result } => (fetch, Answer::MfaToken(result)),
             Input::Provided { fetch, result } => (fetch, Answer::Provided(result)),
             Input::SourceCredentials { fetch, result } => (fetch, Answer::Source(result)),
+            Input::FileRead { fetch, result } => (fetch, Answer::FileRead(result)),
+            Input::CommandFinished { fetch, result } => (fetch, Answer::CommandFinished(result)),
         }
     }
 }
@@ -267,7 +313,7 @@ pub struct Engine {
     device: Option<DeviceIdentity>,
     sts_endpoint: Result<StsEndpoint, ConfigError>,
     http: HttpTimeouts,
-    mfa_command: Option<MfaCommandSpec>,
+    mfa_command: Option<CommandSpec>,
     policy: RefreshPolicy,
     retry: RetryPolicy,
     defer_refresh: bool,
@@ -365,7 +411,7 @@ impl Engine {
 
     /// The MFA command the driver runs to answer [`Output::MfaToken`], if
     /// one is configured (else a provider answers).
-    pub fn mfa_command(&self) -> Option<&MfaCommandSpec> {
+    pub fn mfa_command(&self) -> Option<&CommandSpec> {
         self.mfa_command.as_ref()
     }
 
@@ -521,7 +567,7 @@ impl Engine {
                 false,
             );
             let id = in_flight.id;
-            if let Some(progress) = in_flight.fetch.on_timeout(cx) {
+            if let Some(progress) = in_flight.fetch.on_timeout(&mut self.method, cx) {
                 self.apply(now, id, progress);
             }
         } else if self.background_at.is_some_and(|at| now >= at) {
@@ -578,6 +624,11 @@ impl Engine {
                 serial_number: serial,
             },
             Progress::Need(Need::Source) => Output::SourceCredentials { fetch },
+            Progress::Need(Need::ReadFile(path)) => Output::ReadFile { fetch, path },
+            Progress::Need(Need::RunCommand(command)) => {
+                self.metrics.upstream_calls += 1;
+                Output::RunCommand { fetch, command }
+            }
         };
         self.outputs.push_back(output);
     }

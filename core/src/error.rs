@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+pub use crate::chain::{ChainError, Skipped, SourceKind};
 pub use crate::custom::ProviderError;
 pub use crate::mfa::MfaError;
+pub use crate::profile::ProfileError;
 
 /// A configuration value that cannot work: names the field and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +22,17 @@ pub use crate::mfa::MfaError;
 pub struct ConfigError {
     field: &'static str,
     problem: String,
+    profile_file: Option<Box<ProfileError>>,
+}
+
+impl From<ProfileError> for ConfigError {
+    fn from(error: ProfileError) -> Self {
+        Self {
+            field: "profile_file",
+            problem: error.to_string(),
+            profile_file: Some(Box::new(error)),
+        }
+    }
 }
 
 impl ConfigError {
@@ -29,7 +42,14 @@ impl ConfigError {
         Self {
             field,
             problem: problem.into(),
+            profile_file: None,
         }
+    }
+
+    /// For a shared `config` or `credentials` file that cannot be read:
+    /// the file, the line and the problem.
+    pub fn profile_file(&self) -> Option<&ProfileError> {
+        self.profile_file.as_deref()
     }
 
     /// The field as the user set it, in the AWS API's spelling where there is
@@ -88,6 +108,11 @@ pub enum Error {
     /// The credentials used to call STS could not be obtained.
     #[error("source credentials: {0}")]
     Source(Arc<Error>),
+    /// The default credential chain found no source, or a source failed in
+    /// a way of its own (a `credential_process` that exits with an error,
+    /// an SSO login that has expired).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
     /// SigV4 signing failed (for example a URI `aws-sigv4` cannot parse).
     #[error("signing the request failed: {0}")]
     Signing(String),

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::config::{Method, Mfa, RoleMethod};
+use crate::chain::run::{Ask, ChainSource, SourceRun, Step, Told};
+use crate::command::{CommandOutput, CommandSpec};
+use crate::config::{Method, Mfa, RoleMethod, RoleSource};
 use crate::credentials::Credentials;
 use crate::custom::{CustomCredentials, ProviderError};
 use crate::error::{ConfigError, Error, HookError, TransportError};
@@ -22,7 +24,6 @@ use crate::iot::{self, IotRequest, TlsIdentity};
 use crate::mfa::{self, MfaError};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
-use crate::source::SourceCredentials;
 use crate::sts::{self, AssumeRole, StsEndpoint};
 
 /// Something a fetch needs from the driver.
@@ -31,6 +32,8 @@ pub(crate) enum Need {
     MfaToken { serial: String },
     Transmit(Box<http::Request<Vec<u8>>>, TlsIdentity),
     Provider,
+    ReadFile(String),
+    RunCommand(CommandSpec),
 }
 
 /// Where a fetch stands after a step.
@@ -48,6 +51,8 @@ pub(crate) enum Answer {
     Response(http::Response<Vec<u8>>),
     Transport(TransportError),
     Provided(Result<CustomCredentials, HookError>),
+    FileRead(Result<Vec<u8>, String>),
+    CommandFinished(Result<CommandOutput, String>),
 }
 
 /// An upstream call, with everything needed to make it again.
@@ -96,20 +101,58 @@ impl Call {
 #[derive(Debug)]
 pub(crate) struct Attempt {
     call: Call,
-    /// Counting from 1.
-    number: u32,
-    /// When the first attempt went out, on the local clock: elapsed time is
-    /// measured there, since a clock-skew correction moves AWS's time.
-    started: OffsetDateTime,
+    count: Attempts,
 }
 
 impl Attempt {
     fn first(call: Call, cx: Context<'_>) -> Self {
         Self {
             call,
+            count: Attempts::first(cx),
+        }
+    }
+}
+
+/// The attempts at one exchange: how many, and since when.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempts {
+    /// Counting from 1.
+    number: u32,
+    /// When the first attempt went out, on the local clock: elapsed time is
+    /// measured there, unaffected by skew corrections.
+    started: OffsetDateTime,
+}
+
+impl Attempts {
+    pub(crate) fn first(cx: Context<'_>) -> Self {
+        Self {
             number: 1,
             started: cx.local_now,
         }
+    }
+
+    /// After a failed attempt: the delay before the next one, counting it,
+    /// or `None` to give up with `error`. A clock-skew error right after
+    /// the clock was corrected is retried at once; a retryable one after a
+    /// jittered backoff, while attempts and time are left.
+    pub(crate) fn retry(&mut self, error: &Error, cx: Context<'_>) -> Option<std::time::Duration> {
+        let skewed = cx.skew_corrected && error.is_clock_skew();
+        if !skewed && !error.is_retryable() {
+            return None;
+        }
+        let jitter = if skewed { 0.0 } else { cx.jitter };
+        let delay = cx
+            .retry
+            .delay(self.number, self.started, cx.local_now, jitter)?;
+        tracing::info!(
+            target: "refresh_session",
+            %error,
+            attempt = self.number,
+            ?delay,
+            "retrying the upstream call"
+        );
+        self.number += 1;
+        Some(delay)
     }
 }
 
@@ -123,6 +166,8 @@ pub(crate) enum Fetch {
     AwaitResponse(Attempt),
     AwaitRetry(Attempt, OffsetDateTime),
     AwaitProvider,
+    /// The default chain is getting the base credentials.
+    Chain(SourceRun),
     /// Finished; answers are no longer accepted.
     Done,
 }
@@ -171,13 +216,21 @@ impl Fetch {
         match method {
             Method::Custom => (Fetch::AwaitProvider, Progress::Need(Need::Provider)),
             Method::Iot(request) => transmit(Attempt::first(Call::Iot(request.clone()), cx), cx),
-            Method::AssumeRole(role) => match &role.source {
-                SourceCredentials::Static(credentials) => {
+            Method::AssumeRole(role) => match &mut role.source {
+                RoleSource::Static(credentials) => {
                     let source = Arc::new(credentials.clone());
                     after_source(role, source, cx)
                 }
-                SourceCredentials::External => (Fetch::AwaitSource, Progress::Need(Need::Source)),
+                RoleSource::External => (Fetch::AwaitSource, Progress::Need(Need::Source)),
+                RoleSource::Chain(chain) => {
+                    let (run, step) = SourceRun::start(chain, cx);
+                    chain_step(run, step, method, cx)
+                }
             },
+            Method::Chain(chain) => {
+                let (run, step) = SourceRun::start(chain, cx);
+                chain_step(run, step, method, cx)
+            }
         }
     }
 
@@ -185,15 +238,23 @@ impl Fetch {
     pub(crate) fn wake_at(&self) -> Option<OffsetDateTime> {
         match self {
             Fetch::AwaitRetry(_, at) => Some(*at),
+            Fetch::Chain(run) => run.wake_at(),
             _ => None,
         }
     }
 
     /// The time from [`wake_at`](Self::wake_at) has come: retry.
-    pub(crate) fn on_timeout(&mut self, cx: Context<'_>) -> Option<Progress> {
+    pub(crate) fn on_timeout(&mut self, method: &mut Method, cx: Context<'_>) -> Option<Progress> {
         let current = std::mem::replace(self, Fetch::Done);
         let (next, progress) = match current {
             Fetch::AwaitRetry(attempt, at) if cx.now >= at => transmit(attempt, cx),
+            Fetch::Chain(mut run) => match chain_of(method).and_then(|c| run.on_timeout(c, cx)) {
+                Some(step) => chain_step(run, step, method, cx),
+                None => {
+                    *self = Fetch::Chain(run);
+                    return None;
+                }
+            },
             unchanged => {
                 *self = unchanged;
                 return None;
@@ -236,6 +297,31 @@ impl Fetch {
             }
             (Fetch::AwaitResponse(attempt), _, Answer::Transport(error)) => {
                 retry_or_fail(attempt, error.into(), cx)
+            }
+            (Fetch::Chain(mut run), method, answer) => {
+                let told = match answer {
+                    Answer::FileRead(result) => Told::File(result),
+                    Answer::CommandFinished(result) => Told::Process(result),
+                    Answer::Response(response) => Told::Response(response),
+                    Answer::Transport(error) => Told::Transport(error),
+                    Answer::MfaToken(result) => Told::MfaToken(
+                        result
+                            .map_err(MfaError::Provider)
+                            .and_then(|raw| mfa::parse_token(raw.expose()))
+                            .map_err(Error::from),
+                    ),
+                    _ => {
+                        *self = Fetch::Chain(run);
+                        return None;
+                    }
+                };
+                match chain_of(method).and_then(|chain| run.on(chain, told, cx)) {
+                    Some(step) => chain_step(run, step, method, cx),
+                    None => {
+                        *self = Fetch::Chain(run);
+                        return None;
+                    }
+                }
             }
             (Fetch::AwaitProvider, Method::Custom, Answer::Provided(result)) => match result {
                 Ok(result) => done(result.validate()),
@@ -307,34 +393,51 @@ fn transmit(attempt: Attempt, cx: Context<'_>) -> (Fetch, Progress) {
     }
 }
 
-/// After a failed upstream call: retry at once if the clock was just
-/// corrected, after a jittered backoff if the error is retryable and
-/// attempts and time are left, else give up with `error`.
-fn retry_or_fail(attempt: Attempt, error: Error, cx: Context<'_>) -> (Fetch, Progress) {
-    let skewed = cx.skew_corrected && error.is_clock_skew();
-    if !skewed && !error.is_retryable() {
-        return done(Err(error));
+/// The default chain a method draws on.
+fn chain_of(method: &mut Method) -> Option<&mut ChainSource> {
+    match method {
+        Method::Chain(chain) => Some(chain),
+        Method::AssumeRole(RoleMethod {
+            source: RoleSource::Chain(chain),
+            ..
+        }) => Some(chain),
+        _ => None,
     }
-    let jitter = if skewed { 0.0 } else { cx.jitter };
-    let Some(delay) = cx
-        .retry
-        .delay(attempt.number, attempt.started, cx.local_now, jitter)
-    else {
-        return done(Err(error));
+}
+
+/// Where a chain run's step leaves the fetch: still in the chain, or on to
+/// the role with the base credentials (or done, for a chain session).
+fn chain_step(
+    run: SourceRun,
+    step: Step,
+    method: &mut Method,
+    cx: Context<'_>,
+) -> (Fetch, Progress) {
+    let need = match step {
+        Step::Ask(Ask::ReadFile(path)) => Need::ReadFile(path),
+        Step::Ask(Ask::RunProcess(command)) => Need::RunCommand(command),
+        Step::Ask(Ask::Transmit(request)) => {
+            Need::Transmit(Box::new(request), TlsIdentity::Default)
+        }
+        Step::Ask(Ask::MfaToken(serial)) => Need::MfaToken { serial },
+        Step::Wait => return (Fetch::Chain(run), Progress::Wait),
+        Step::Done(result) => {
+            return match (method, result) {
+                (Method::AssumeRole(role), Ok(source)) => after_source(role, source, cx),
+                (Method::AssumeRole(_), Err(error)) => done(Err(Error::Source(Arc::new(error)))),
+                (_, result) => done(result.map(|c| (*c).clone())),
+            };
+        }
     };
-    tracing::info!(
-        target: "refresh_session",
-        %error,
-        attempt = attempt.number,
-        ?delay,
-        "retrying the upstream call"
-    );
-    let next = Attempt {
-        number: attempt.number + 1,
-        ..attempt
-    };
-    if delay.is_zero() {
-        return transmit(next, cx);
+    (Fetch::Chain(run), Progress::Need(need))
+}
+
+/// After a failed upstream call: retry (see [`Attempts::retry`]) or give
+/// up with `error`.
+fn retry_or_fail(mut attempt: Attempt, error: Error, cx: Context<'_>) -> (Fetch, Progress) {
+    match attempt.count.retry(&error, cx) {
+        None => done(Err(error)),
+        Some(delay) if delay.is_zero() => transmit(attempt, cx),
+        Some(delay) => (Fetch::AwaitRetry(attempt, cx.now + delay), Progress::Wait),
     }
-    (Fetch::AwaitRetry(next, cx.now + delay), Progress::Wait)
 }

@@ -405,6 +405,54 @@ pub fn assume_role_response(credentials: &Credentials) -> http::Response<Vec<u8>
     xml_response(200, body)
 }
 
+/// An STS `AssumeRoleWithWebIdentity` success answer carrying
+/// `credentials`, as AWS formats it.
+pub fn web_identity_response(credentials: &Credentials) -> http::Response<Vec<u8>> {
+    let body = String::from_utf8_lossy(assume_role_response(credentials).body())
+        .replace("AssumeRoleResponse", "AssumeRoleWithWebIdentityResponse")
+        .replace("AssumeRoleResult", "AssumeRoleWithWebIdentityResult");
+    xml_response(200, body)
+}
+
+/// The JSON credentials of the container endpoint and IMDS (`AccessKeyId`,
+/// `SecretAccessKey`, `Token`, `Expiration`), with IMDS's `Code` and
+/// `Type` when `imds`.
+pub fn metadata_credentials_response(
+    credentials: &Credentials,
+    imds: bool,
+) -> http::Response<Vec<u8>> {
+    let mut body = serde_json::json!({
+        "AccessKeyId": credentials.access_key_id(),
+        "SecretAccessKey": credentials.secret_access_key().expose(),
+        "Token": credentials.session_token().map(Secret::expose).unwrap_or_default(),
+        "Expiration": credentials.expiration().and_then(|at| at.format(&Rfc3339).ok()).unwrap_or_default(),
+    });
+    if imds {
+        body["Code"] = "Success".into();
+        body["Type"] = "AWS-HMAC".into();
+    } else {
+        body["AccountId"] = "123456789012".into();
+    }
+    json_response(200, &body.to_string())
+}
+
+/// The SSO portal's `GetRoleCredentials` answer carrying `credentials`
+/// (expiration in epoch milliseconds).
+pub fn sso_credentials_response(credentials: &Credentials) -> http::Response<Vec<u8>> {
+    let millis = credentials
+        .expiration()
+        .map_or(0, |at| at.unix_timestamp_nanos() / 1_000_000);
+    let body = serde_json::json!({
+        "roleCredentials": {
+            "accessKeyId": credentials.access_key_id(),
+            "secretAccessKey": credentials.secret_access_key().expose(),
+            "sessionToken": credentials.session_token().map(Secret::expose).unwrap_or_default(),
+            "expiration": millis,
+        }
+    });
+    json_response(200, &body.to_string())
+}
+
 /// The IoT credential provider's answer carrying `credentials`, as AWS
 /// formats it.
 pub fn iot_credentials_response(credentials: &Credentials) -> http::Response<Vec<u8>> {

@@ -10,11 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::credentials::Credentials;
-use crate::error::{ConfigError, Error, ErrorCode, ServiceError};
+use crate::error::{ConfigError, Error};
+use crate::json;
 use crate::secret::Secret;
 use crate::validate::{charset, length};
 
@@ -484,73 +483,25 @@ struct AnswerCredentials {
     expiration: String,
 }
 
-#[derive(Deserialize)]
-struct ErrorAnswer {
-    message: Option<String>,
-}
-
 /// Reads the credential provider's answer: credentials on HTTP 200, a
-/// [`ServiceError`] otherwise.
+/// [`ServiceError`](crate::error::ServiceError) otherwise.
 pub fn parse_credentials(response: &http::Response<Vec<u8>>) -> Result<Credentials, Error> {
-    let status = response.status();
-    if !status.is_success() {
-        return Err(service_error(response));
-    }
-    let invalid = |problem: String| Error::InvalidResponse {
-        service: SERVICE,
-        status: status.as_u16(),
-        problem,
-    };
-    let answer: Answer = serde_json::from_slice(response.body())
-        .map_err(|e| invalid(format!("not the credentials JSON: {e}")))?;
-    let credentials = answer.credentials;
-    for (name, value) in [
-        ("accessKeyId", &credentials.access_key_id),
-        ("secretAccessKey", &credentials.secret_access_key),
-        ("sessionToken", &credentials.session_token),
-    ] {
-        if value.is_empty() {
-            return Err(invalid(format!("credentials.{name} is empty")));
-        }
-    }
-    let expiration = OffsetDateTime::parse(&credentials.expiration, &Rfc3339).map_err(|e| {
-        invalid(format!(
-            "credentials.expiration `{}` is not an RFC 3339 time: {e}",
-            credentials.expiration
-        ))
-    })?;
+    let answer = json::Answer::successful(SERVICE, response)?;
+    let credentials = answer.decode::<Answer>("the credentials JSON")?.credentials;
+    answer.require(&[
+        ("credentials.accessKeyId", &credentials.access_key_id),
+        (
+            "credentials.secretAccessKey",
+            &credentials.secret_access_key,
+        ),
+        ("credentials.sessionToken", &credentials.session_token),
+    ])?;
+    let expiration = answer.timestamp("credentials.expiration", &credentials.expiration)?;
     Ok(Credentials::new(
         credentials.access_key_id,
         Secret::new(credentials.secret_access_key),
         Some(Secret::new(credentials.session_token)),
         Some(expiration),
-    ))
-}
-
-/// The credential provider's error answers: a status and, usually, a JSON
-/// `{"message": ...}`.
-fn service_error(response: &http::Response<Vec<u8>>) -> Error {
-    let status = response.status().as_u16();
-    let message = serde_json::from_slice::<ErrorAnswer>(response.body())
-        .ok()
-        .and_then(|answer| answer.message)
-        .unwrap_or_default();
-    let code = match status {
-        400 => ErrorCode::ValidationError,
-        401 | 403 => ErrorCode::AccessDenied,
-        404 => ErrorCode::Other("ResourceNotFound".into()),
-        429 => ErrorCode::Throttling,
-        503 => ErrorCode::ServiceUnavailable,
-        500..=599 => ErrorCode::InternalFailure,
-        other => ErrorCode::Other(format!("HTTP{other}")),
-    };
-    let request_id = response
-        .headers()
-        .get("x-amzn-requestid")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    Error::Service(ServiceError::new(
-        SERVICE, status, code, message, request_id,
     ))
 }
 

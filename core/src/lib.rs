@@ -65,6 +65,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
+pub mod chain;
+pub mod command;
 pub mod config;
 pub mod credentials;
 pub mod custom;
@@ -74,9 +76,11 @@ mod fetch;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod iot;
+mod json;
 pub mod mfa;
 pub mod mqtt;
 pub mod policy;
+pub mod profile;
 mod query;
 pub mod retry;
 pub mod secret;

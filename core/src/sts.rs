@@ -407,15 +407,20 @@ impl StsEndpoint {
         signer: &Credentials,
         now: OffsetDateTime,
     ) -> Result<http::Request<Vec<u8>>, Error> {
-        let mut request = http::Request::post(self.uri.clone())
+        let mut request = self.unsigned_post(form)?;
+        sign_request(&mut request, signer, &self.region, SIGNING_NAME, now)?;
+        Ok(request)
+    }
+
+    /// A query-protocol POST that carries its own proof of identity.
+    fn unsigned_post(&self, form: String) -> Result<http::Request<Vec<u8>>, Error> {
+        http::Request::post(self.uri.clone())
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded; charset=utf-8",
             )
             .body(form.into_bytes())
-            .map_err(|e| Error::Signing(e.to_string()))?;
-        sign_request(&mut request, signer, &self.region, SIGNING_NAME, now)?;
-        Ok(request)
+            .map_err(|e| Error::Signing(e.to_string()))
     }
 }
 
@@ -499,7 +504,22 @@ pub(crate) fn assume_role_request(
     endpoint.post(params.form(token_code), signer, now)
 }
 
-/// The answer to `AssumeRole`.
+/// An unsigned `AssumeRoleWithWebIdentity` request: the OIDC `token`
+/// proves who asks.
+pub(crate) fn web_identity_request(
+    role_arn: &str,
+    session_name: &str,
+    token: &Secret,
+    endpoint: &StsEndpoint,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    let mut form = Form::new("AssumeRoleWithWebIdentity", API_VERSION);
+    form.push("RoleArn", role_arn)
+        .push("RoleSessionName", session_name)
+        .push("WebIdentityToken", token.expose());
+    endpoint.unsigned_post(form.finish())
+}
+
+/// The answer to `AssumeRole` (or `AssumeRoleWithWebIdentity`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AssumedRole {
@@ -518,7 +538,19 @@ pub struct AssumedRole {
 /// Reads an `AssumeRole` answer: credentials on success, a
 /// [`ServiceError`] for an `ErrorResponse`.
 pub fn parse_assume_role(response: &http::Response<Vec<u8>>) -> Result<AssumedRole, Error> {
-    let doc = success_document(response, "AssumeRoleResponse")?;
+    parse_role_answer(response, "AssumeRole")
+}
+
+/// Reads an `AssumeRoleWithWebIdentity` answer.
+pub(crate) fn parse_web_identity(response: &http::Response<Vec<u8>>) -> Result<AssumedRole, Error> {
+    parse_role_answer(response, "AssumeRoleWithWebIdentity")
+}
+
+fn parse_role_answer(
+    response: &http::Response<Vec<u8>>,
+    action: &str,
+) -> Result<AssumedRole, Error> {
+    let doc = success_document(response, &format!("{action}Response"))?;
     let field = |name: &'static str| required(&doc, response, name);
     let expiration = field("Credentials/Expiration")?;
     let expiration = OffsetDateTime::parse(expiration, &Rfc3339).map_err(|e| {
@@ -528,7 +560,7 @@ pub fn parse_assume_role(response: &http::Response<Vec<u8>>) -> Result<AssumedRo
         )
     })?;
     let packed_policy_size = doc
-        .find("AssumeRoleResult/PackedPolicySize")
+        .find(&format!("{action}Result/PackedPolicySize"))
         .map(|size| {
             size.parse().map_err(|_| {
                 invalid(
@@ -548,7 +580,7 @@ pub fn parse_assume_role(response: &http::Response<Vec<u8>>) -> Result<AssumedRo
         arn: field("AssumedRoleUser/Arn")?.to_owned(),
         assumed_role_id: field("AssumedRoleUser/AssumedRoleId")?.to_owned(),
         source_identity: doc
-            .find("AssumeRoleResult/SourceIdentity")
+            .find(&format!("{action}Result/SourceIdentity"))
             .map(str::to_owned),
         packed_policy_size,
     })

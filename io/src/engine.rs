@@ -1,15 +1,20 @@
 //! An engine for a session about to be driven: its configuration checked
-//! against this process's environment variables, at the time of the
+//! against the environment (the process's, or the one the session sets)
+//! and the shared `config` and `credentials` files, at the time of the
 //! session's clock, with a random jitter seed.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use refresh_session_core::engine::Engine;
+use refresh_session_core::profile::{self, ProfileFile};
 use refresh_session_core::{Clock, ConfigError, SessionConfig};
 use time::OffsetDateTime;
+
+use crate::file;
 
 /// The system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,12 +28,33 @@ impl Clock for SystemClock {
 }
 
 /// Builds the engine for `config`, and returns it with the clock its
-/// driver must read: the configured one, or the system clock.
-pub fn new_engine(config: SessionConfig) -> Result<(Engine, Arc<dyn Clock>), ConfigError> {
+/// driver must read: the configured one, or the system clock. Reads the
+/// shared files, so async drivers call it on a blocking thread.
+pub fn new_engine(mut config: SessionConfig) -> Result<(Engine, Arc<dyn Clock>), ConfigError> {
     let clock = config.clock().unwrap_or_else(|| Arc::new(SystemClock));
-    let env = |key: &str| std::env::var(key).ok();
+    let vars = config.environment().cloned();
+    let env = move |key: &str| match &vars {
+        Some(vars) => vars.get(key).cloned(),
+        None => std::env::var(key).ok(),
+    };
+    let [config_file, credentials_file] = profile::file_paths(&env);
+    let read = |path: Option<std::path::PathBuf>| path.map_or(Ok(None), |p| read_profile(&p));
+    config.use_profile_files(read(config_file)?, read(credentials_file)?);
     // A fresh RandomState is randomly keyed: a seed without a crate for it.
     let seed = RandomState::new().hash_one(0u8);
     let engine = Engine::new(config, &env, OffsetDateTime::from(clock.now()), seed)?;
     Ok((engine, clock))
+}
+
+/// A shared file's content; `None` if it does not exist.
+fn read_profile(path: &Path) -> Result<Option<ProfileFile>, ConfigError> {
+    let shown = path.display().to_string();
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes = file::read(path)
+        .map_err(|e| ConfigError::new("profile_file", format!("{shown} could not be read: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError::new("profile_file", format!("{shown} is not UTF-8 text")))?;
+    Ok(Some(ProfileFile { path: shown, text }))
 }

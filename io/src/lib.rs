@@ -7,19 +7,22 @@
 //! adapters on a blocking thread of their runtime.
 //!
 //! ```no_run
-//! use refresh_session_core::config::MfaCommandSpec;
+//! use refresh_session_core::command::CommandSpec;
 //! use refresh_session_io::MfaCommand;
 //!
-//! let command = MfaCommand::new(&MfaCommandSpec {
+//! let command = MfaCommand::new(&CommandSpec {
 //!     program: "ykman".into(),
 //!     args: ["oath", "accounts", "code", "--single", "aws"].map(Into::into).to_vec(),
-//!     timeout: MfaCommandSpec::DEFAULT_TIMEOUT,
+//!     timeout: CommandSpec::DEFAULT_TIMEOUT,
+//!     interactive: true,
 //! });
 //! let code = command.run()?; // a `Secret`: six digits, never printed
 //! # Ok::<(), refresh_session_core::error::MfaError>(())
 //! ```
 
+pub mod command;
 mod engine;
+pub mod file;
 mod mfa_command;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;

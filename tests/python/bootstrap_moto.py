@@ -13,7 +13,7 @@ import sys
 
 import boto3
 
-CALLS = 5
+CALLS = 7
 ACCOUNT = "123456789012"
 EXTERNAL_ID = "refresh-session-external-id"
 
@@ -50,6 +50,37 @@ def main(endpoint):
     )
     key = iam.create_access_key(UserName="tester")["AccessKey"]
     role = iam.create_role(RoleName="app", AssumeRolePolicyDocument=trust(user["Arn"]))
+    # Sessions of `app` may assume roles in turn (profile chains).
+    iam.put_role_policy(
+        RoleName="app",
+        PolicyName="assume-roles",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    # A role that sessions of `app` may assume: the second hop of a profile
+    # chain. moto matches principals by exact ARN or `*`, and a role
+    # session's ARN names the session, so `*` it is.
+    chained = iam.create_role(
+        RoleName="app-chained",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
     external = iam.create_role(
         RoleName="app-external",
         AssumeRolePolicyDocument=trust(
@@ -64,6 +95,7 @@ def main(endpoint):
                 "user_arn": user["Arn"],
                 "role_arn": role["Role"]["Arn"],
                 "external_role_arn": external["Role"]["Arn"],
+                "chained_role_arn": chained["Role"]["Arn"],
                 "external_id": EXTERNAL_ID,
                 "initial_no_auth_action_count": CALLS,
             }

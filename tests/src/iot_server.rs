@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::faults::{Fault, Protocol};
 use crate::http_server::{Reply, Request, Server};
-use crate::sts_server::IssuedCredential;
+use crate::issuer::IssuedCredential;
 
 /// How the loopback IoT credential provider behaves.
 #[derive(Debug, Clone)]

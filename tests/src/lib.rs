@@ -3,16 +3,21 @@
 //! tokens, and the project's own loopback servers. Every server binds
 //! 127.0.0.1 and is stopped when dropped.
 
+pub mod chain_oracle;
+pub mod container_server;
 pub mod faults;
 pub mod faulty_peer;
 pub mod http_server;
+pub mod imds_server;
 pub mod iot_server;
+pub mod issuer;
 pub mod mosquitto;
 pub mod moto;
 pub mod mqtt_client;
 pub mod pki;
 pub mod presign_oracle;
 pub mod softhsm;
+pub mod sso_server;
 pub mod sts_server;
 pub mod ws_recorder;
 

@@ -6,7 +6,7 @@
 //! creates (`.venv` at the workspace root); `REFRESH_SESSION_PYTHON` names
 //! another interpreter.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,7 +20,7 @@ use refresh_session_core::Credentials;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// moto counts the bootstrap's calls; from the next one on it checks
 /// signatures. Must match `CALLS` in `python/bootstrap_moto.py`.
-const BOOTSTRAP_CALLS: u64 = 5;
+const BOOTSTRAP_CALLS: u64 = 7;
 
 /// A running, bootstrapped moto server.
 pub struct Moto {
@@ -36,6 +36,8 @@ pub struct Moto {
     pub role_arn: String,
     /// A role the user may assume only with [`Self::external_id`].
     pub external_role_arn: String,
+    /// A role sessions of [`Self::role_arn`] may assume: a second hop.
+    pub chained_role_arn: String,
     /// The external id that role demands.
     pub external_id: String,
 }
@@ -52,6 +54,36 @@ pub fn python() -> PathBuf {
         venv.display()
     );
     venv
+}
+
+/// Runs `tests/python/<script>` with [`python`], `args` and `input` on its
+/// standard input, and returns its standard output. Panics with its standard error
+/// if it fails: the test oracles and the bootstrap are test equipment.
+pub fn run_python(script: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let mut child = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{script} does not start: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input)
+        .unwrap_or_else(|e| panic!("{script} does not read its input: {e}"));
+    let output = child.wait_with_output().expect("the script ends");
+    assert!(
+        output.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
 }
 
 impl Moto {
@@ -81,6 +113,7 @@ impl Moto {
             user_arn: String::new(),
             role_arn: String::new(),
             external_role_arn: String::new(),
+            chained_role_arn: String::new(),
             external_id: String::new(),
         };
         moto.bootstrap();
@@ -103,19 +136,9 @@ impl Moto {
     }
 
     fn bootstrap(&mut self) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/bootstrap_moto.py");
-        let output = Command::new(python())
-            .arg(script)
-            .arg(&self.url)
-            .output()
-            .expect("the bootstrap script runs");
-        assert!(
-            output.status.success(),
-            "bootstrapping moto failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = run_python("bootstrap_moto.py", &[&self.url], b"");
         let json: serde_json::Value =
-            serde_json::from_slice(&output.stdout).expect("the bootstrap prints JSON");
+            serde_json::from_slice(&stdout).expect("the bootstrap prints JSON");
         let field = |name: &str| json[name].as_str().expect("bootstrap field").to_owned();
         assert_eq!(
             json["initial_no_auth_action_count"].as_u64(),
@@ -126,6 +149,7 @@ impl Moto {
         self.user_arn = field("user_arn");
         self.role_arn = field("role_arn");
         self.external_role_arn = field("external_role_arn");
+        self.chained_role_arn = field("chained_role_arn");
         self.external_id = field("external_id");
     }
 }

@@ -3,11 +3,10 @@
 //! and credentials, what URL AWS's Python SDK presigns.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use crate::moto::python;
+use crate::moto::run_python;
 
 /// One URL to presign.
 #[derive(Debug, Clone)]
@@ -28,18 +27,7 @@ pub struct PresignJob {
 
 /// botocore's presigned `wss://` URL for each job, in order.
 pub fn botocore_presign(jobs: &[PresignJob]) -> Vec<String> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/python/presign_iot_websocket.py"
-    );
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the oracle starts");
-    let mut input = child.stdin.take().expect("piped");
+    let mut input = Vec::new();
     for job in jobs {
         let line = json!({
             "url": job.url,
@@ -49,16 +37,10 @@ pub fn botocore_presign(jobs: &[PresignJob]) -> Vec<String> {
             "secret_key": job.secret_key,
             "token": job.token,
         });
-        writeln!(input, "{line}").expect("the oracle reads its input");
+        writeln!(input, "{line}").expect("in memory");
     }
-    drop(input);
-    let output = child.wait_with_output().expect("the oracle ends");
-    assert!(
-        output.status.success(),
-        "the oracle failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let urls: Vec<String> = String::from_utf8(output.stdout)
+    let stdout = run_python("presign_iot_websocket.py", &[], &input);
+    let urls: Vec<String> = String::from_utf8(stdout)
         .expect("UTF-8")
         .lines()
         .map(str::to_owned)

@@ -1,9 +1,10 @@
-//! A loopback STS: answers `AssumeRole` and `GetCallerIdentity` in AWS's
-//! query-protocol format and behaves like AWS where tests need it to (a
-//! `Date` header on every answer; `SignatureDoesNotMatch` for requests
-//! signed more than 15 minutes away from its clock), but issues credentials
-//! that live only seconds, records every request, can hold answers back,
-//! and can misbehave on cue ([`Fault`]).
+//! A loopback STS: answers `AssumeRole`, `AssumeRoleWithWebIdentity` and
+//! `GetCallerIdentity` in AWS's query-protocol format and behaves like AWS
+//! where tests need it to (a `Date` header on every answer;
+//! `SignatureDoesNotMatch` for requests signed more than 15 minutes away
+//! from its clock), but issues credentials that live only seconds, records
+//! every request, can hold answers back, and can misbehave on cue
+//! ([`Fault`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +13,14 @@ use std::time::Duration;
 
 use refresh_session_core::harness::{
     SIGNING_TIME_LEEWAY, assume_role_response, dated, error_response, parse_amz_date,
+    web_identity_response,
 };
 use refresh_session_core::{Credentials, Secret};
 use time::OffsetDateTime;
 
 use crate::faults::{Fault, Protocol};
 use crate::http_server::{Reply, Request, Server};
+use crate::issuer::IssuedCredential;
 
 /// How the loopback STS behaves.
 #[derive(Debug, Clone, Copy)]
@@ -26,17 +29,6 @@ pub struct StsOptions {
     pub lifetime: Duration,
     /// How long each answer takes.
     pub delay: Duration,
-}
-
-/// A credential the server issued.
-#[derive(Debug, Clone)]
-pub struct IssuedCredential {
-    /// Its access key id (`ASIALOOP00000001`, counting up).
-    pub access_key_id: String,
-    /// When it was issued (server clock).
-    pub issued_at: OffsetDateTime,
-    /// When it expires.
-    pub expires_at: OffsetDateTime,
 }
 
 #[derive(Default)]
@@ -188,9 +180,11 @@ fn answer(request: &Request, state: &State) -> Reply {
         "AssumeRole" => state.lock().faults.pop_front(),
         _ => None,
     };
-    let good = match authenticate(request, now) {
-        Ok(signer) => respond(action, &form, &signer, state, now),
-        Err(refusal) => *refusal,
+    let good = match (action, authenticate(request, now)) {
+        // The web identity token, not a signature, proves the caller.
+        ("AssumeRoleWithWebIdentity", _) => web_identity(&form, state.options.lifetime, now),
+        (_, Ok(signer)) => respond(action, &form, &signer, state, now),
+        (_, Err(refusal)) => *refusal,
     };
     let reply = match fault {
         Some(fault) => fault.reply(good.into(), Protocol::Sts),
@@ -275,6 +269,40 @@ fn respond(
         }
         _ => error_response(400, "InvalidAction", "unknown action"),
     }
+}
+
+/// `AssumeRoleWithWebIdentity`: credentials that depend only on the token
+/// and the role, so that two clients given the same token (ours and
+/// botocore) get the same access key.
+fn web_identity(
+    form: &HashMap<String, String>,
+    lifetime: Duration,
+    now: OffsetDateTime,
+) -> http::Response<Vec<u8>> {
+    let (Some(token), Some(role)) = (form.get("WebIdentityToken"), form.get("RoleArn")) else {
+        return error_response(
+            400,
+            "InvalidIdentityToken",
+            "a token and a role are required",
+        );
+    };
+    if token.is_empty() || form.get("RoleSessionName").is_none_or(String::is_empty) {
+        return error_response(
+            400,
+            "InvalidIdentityToken",
+            "the token or session name is empty",
+        );
+    }
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(token, role), &mut hasher);
+    let id = format!("{:016X}", std::hash::Hasher::finish(&hasher));
+    let credentials = Credentials::new(
+        format!("ASIAWEB{}", &id[..9]),
+        Secret::new(format!("web-secret-{id}")),
+        Some(Secret::new(format!("web-token-{id}"))),
+        Some(now + lifetime),
+    );
+    web_identity_response(&credentials)
 }
 
 fn with_date(mut reply: Reply, now: OffsetDateTime) -> Reply {

@@ -3,6 +3,7 @@ use std::time::Duration;
 use time::macros::datetime;
 
 use super::*;
+use crate::error::{ErrorCode, ServiceError};
 use crate::harness;
 
 const ENDPOINT: &str = "c2example.credentials.iot.eu-west-1.amazonaws.com";

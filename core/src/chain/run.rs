@@ -1,0 +1,487 @@
+//! Getting credentials from a [`SourcePlan`] on a refresh: a state machine
+//! that asks for a file, a process, an HTTP exchange or an MFA code, is
+//! told the answers, retries failed exchanges as the session's retry policy
+//! says, then assumes the profile's roles in turn.
+//!
+//! What outlives a refresh lives in [`ChainSource`]: the credentials, reused
+//! while they stay valid for long enough (a role profile's session is not
+//! assumed again on every refresh of the session built on it), and IMDS's
+//! session token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::command::{CommandOutput, CommandSpec};
+use crate::credentials::Credentials;
+use crate::error::{Error, TransportError};
+use crate::fetch::{Attempts, Context};
+use crate::secret::Secret;
+use crate::sts;
+
+use super::imds::{self, ImdsToken};
+use super::plan::{Base, SourcePlan};
+use super::{ChainError, Skipped, SourceKind, container, process};
+
+/// Credentials are fetched again once they have less than this left: time
+/// for the calls signed with them to reach AWS, retries included.
+const REUSE_MARGIN: Duration = Duration::from_secs(120);
+
+/// The chain as a session holds it.
+#[derive(Debug)]
+pub(crate) struct ChainSource {
+    plan: SourcePlan,
+    cached: Option<Arc<Credentials>>,
+    imds_token: Option<ImdsToken>,
+}
+
+impl ChainSource {
+    pub(crate) fn new(plan: SourcePlan) -> Self {
+        Self {
+            plan,
+            cached: None,
+            imds_token: None,
+        }
+    }
+
+    /// How logs name the source.
+    pub(crate) fn description(&self) -> &str {
+        &self.plan.description
+    }
+
+    /// The MFA devices the profile's roles need codes for.
+    pub(crate) fn mfa_serials(&self) -> impl Iterator<Item = &str> {
+        self.plan
+            .hops
+            .iter()
+            .filter_map(|hop| hop.params.mfa_serial())
+    }
+
+    /// Whether getting the credentials calls STS (web identity, or a
+    /// profile's roles).
+    pub(crate) fn calls_sts(&self) -> bool {
+        !self.plan.hops.is_empty() || matches!(self.plan.base, Base::WebIdentity { .. })
+    }
+
+    fn reusable(&self, now: OffsetDateTime) -> Option<Arc<Credentials>> {
+        self.cached
+            .clone()
+            .filter(|c| c.expiration().is_none_or(|at| now + REUSE_MARGIN < at))
+    }
+}
+
+/// What a run needs from its driver.
+pub(crate) enum Ask {
+    ReadFile(String),
+    RunProcess(CommandSpec),
+    Transmit(http::Request<Vec<u8>>),
+    MfaToken(String),
+}
+
+/// An answer to an [`Ask`].
+pub(crate) enum Told {
+    File(Result<Vec<u8>, String>),
+    Process(Result<CommandOutput, String>),
+    Response(http::Response<Vec<u8>>),
+    Transport(TransportError),
+    MfaToken(Result<Secret, Error>),
+}
+
+/// Where a run stands after a step.
+pub(crate) enum Step {
+    Ask(Ask),
+    /// Nothing to do until [`SourceRun::wake_at`].
+    Wait,
+    Done(Result<Arc<Credentials>, Error>),
+}
+
+/// What a run waits for, with what it has so far.
+#[derive(Debug)]
+enum Stage {
+    WebIdentityToken,
+    WebIdentity {
+        token: Secret,
+    },
+    Process,
+    SsoCache,
+    Sso {
+        token: Secret,
+    },
+    ContainerToken,
+    Container {
+        token: Option<Secret>,
+    },
+    ImdsToken,
+    /// `fresh`: the token was just issued, so a refusal is not its age.
+    ImdsRole {
+        fresh: bool,
+    },
+    ImdsCredentials {
+        role: String,
+        fresh: bool,
+    },
+    HopToken {
+        signer: Arc<Credentials>,
+    },
+    Hop {
+        signer: Arc<Credentials>,
+        code: Option<Secret>,
+    },
+    Finished,
+}
+
+/// One refresh's progress through the chain.
+#[derive(Debug)]
+pub(crate) struct SourceRun {
+    stage: Stage,
+    /// The role being assumed, counting from 0.
+    hop: usize,
+    attempts: Option<Attempts>,
+    retry_at: Option<OffsetDateTime>,
+}
+
+impl SourceRun {
+    /// Starts a run: reused credentials at once, or the first need.
+    pub(crate) fn start(source: &mut ChainSource, cx: Context<'_>) -> (Self, Step) {
+        let mut run = Self {
+            stage: Stage::Finished,
+            hop: 0,
+            attempts: None,
+            retry_at: None,
+        };
+        let step = match source.reusable(cx.now) {
+            Some(credentials) => Step::Done(Ok(credentials)),
+            None => run.begin(source, cx),
+        };
+        (run, step)
+    }
+
+    /// When the run wants [`on_timeout`](Self::on_timeout), if ever.
+    pub(crate) fn wake_at(&self) -> Option<OffsetDateTime> {
+        self.retry_at
+    }
+
+    /// The retry time has come: send the exchange again.
+    pub(crate) fn on_timeout(&mut self, source: &mut ChainSource, cx: Context<'_>) -> Option<Step> {
+        match self.retry_at {
+            Some(at) if cx.now >= at => {
+                self.retry_at = None;
+                Some(self.resend(source, cx))
+            }
+            _ => None,
+        }
+    }
+
+    fn begin(&mut self, source: &mut ChainSource, cx: Context<'_>) -> Step {
+        match &source.plan.base {
+            Base::Static(credentials) => self.next_hop(source, Arc::new(credentials.clone()), cx),
+            Base::WebIdentity { token_file, .. } => {
+                self.stage = Stage::WebIdentityToken;
+                Step::Ask(Ask::ReadFile(token_file.clone()))
+            }
+            Base::Process(line) => {
+                self.stage = Stage::Process;
+                Step::Ask(Ask::RunProcess(process::command(line)))
+            }
+            Base::Sso(sso) => {
+                self.stage = Stage::SsoCache;
+                Step::Ask(Ask::ReadFile(sso.cache_file.clone()))
+            }
+            Base::Container(endpoint) => match &endpoint.token {
+                Some(container::Token::File(path)) => {
+                    self.stage = Stage::ContainerToken;
+                    Step::Ask(Ask::ReadFile(path.clone()))
+                }
+                Some(container::Token::Value(token)) => {
+                    let token = Some(token.clone());
+                    self.send(source, Stage::Container { token }, cx)
+                }
+                None => self.send(source, Stage::Container { token: None }, cx),
+            },
+            Base::Imds(_) => match source.imds_token.as_ref().filter(|t| t.is_valid(cx.now)) {
+                Some(_) => self.send(source, Stage::ImdsRole { fresh: false }, cx),
+                None => self.send(source, Stage::ImdsToken, cx),
+            },
+            Base::Nothing => Step::Done(Err(not_found(source, None))),
+        }
+    }
+
+    /// Feeds an answer in; `None` if the run is not waiting for it.
+    pub(crate) fn on(
+        &mut self,
+        source: &mut ChainSource,
+        told: Told,
+        cx: Context<'_>,
+    ) -> Option<Step> {
+        let stage = std::mem::replace(&mut self.stage, Stage::Finished);
+        let step = match (stage, told) {
+            (Stage::WebIdentityToken, Told::File(read)) => match read {
+                Ok(bytes) => match token_text(&bytes) {
+                    Some(token) => self.send(source, Stage::WebIdentity { token }, cx),
+                    None => fail(SourceKind::WebIdentity, "the token file is empty".into()),
+                },
+                Err(e) => fail(
+                    SourceKind::WebIdentity,
+                    format!("the token file could not be read: {e}"),
+                ),
+            },
+            (Stage::Process, Told::Process(ran)) => match ran {
+                Ok(output) => self.base_result(source, process::parse(&output), cx),
+                Err(e) => fail(SourceKind::Process, format!("the command {e}")),
+            },
+            (Stage::SsoCache, Told::File(read)) => {
+                let Base::Sso(sso) = &source.plan.base else {
+                    return None;
+                };
+                let token = match read {
+                    Ok(bytes) => sso.token(&bytes, cx.now),
+                    Err(e) => Err(sso.login_again(&format!(
+                        "there is no cached SSO token at {} ({e})",
+                        sso.cache_file
+                    ))),
+                };
+                match token {
+                    Ok(token) => self.send(source, Stage::Sso { token }, cx),
+                    Err(error) => Step::Done(Err(error)),
+                }
+            }
+            (Stage::ContainerToken, Told::File(read)) => match read {
+                Ok(bytes) => {
+                    let token = token_text(&bytes);
+                    self.send(source, Stage::Container { token }, cx)
+                }
+                Err(e) => fail(
+                    SourceKind::Container,
+                    format!("the authorization token file could not be read: {e}"),
+                ),
+            },
+            (Stage::HopToken { signer }, Told::MfaToken(code)) => match code {
+                Ok(code) => self.send(
+                    source,
+                    Stage::Hop {
+                        signer,
+                        code: Some(code),
+                    },
+                    cx,
+                ),
+                Err(error) => Step::Done(Err(error)),
+            },
+            (stage, Told::Response(response)) if stage.awaits_response() => {
+                self.on_response(source, stage, &response, cx)
+            }
+            (stage, Told::Transport(error)) if stage.awaits_response() => {
+                self.stage = stage;
+                self.retry_or_fail(source, error.into(), cx)
+            }
+            (stage, _) => {
+                self.stage = stage;
+                return None;
+            }
+        };
+        Some(step)
+    }
+
+    fn on_response(
+        &mut self,
+        source: &mut ChainSource,
+        stage: Stage,
+        response: &http::Response<Vec<u8>>,
+        cx: Context<'_>,
+    ) -> Step {
+        let parsed = match (&stage, &source.plan.base) {
+            (Stage::WebIdentity { .. }, _) => sts::parse_web_identity(response).map(|a| a.credentials),
+            (Stage::Sso { .. }, Base::Sso(sso)) => sso.parse(response),
+            (Stage::Container { .. }, _) => container::parse(response),
+            (Stage::ImdsToken, _) => match imds::parse_token(response, cx.now) {
+                Ok(token) => {
+                    source.imds_token = Some(token);
+                    return self.send(source, Stage::ImdsRole { fresh: true }, cx);
+                }
+                Err(error) => Err(error),
+            },
+            (Stage::ImdsRole { fresh: false } | Stage::ImdsCredentials { fresh: false, .. }, _)
+                if imds::token_refused(response) =>
+            {
+                source.imds_token = None;
+                return self.send(source, Stage::ImdsToken, cx);
+            }
+            (Stage::ImdsRole { fresh }, _) => match imds::parse_role(response) {
+                Ok(role) => {
+                    let fresh = *fresh;
+                    return self.send(source, Stage::ImdsCredentials { role, fresh }, cx);
+                }
+                Err(error) => Err(error),
+            },
+            (Stage::ImdsCredentials { .. }, _) => imds::parse_credentials(response),
+            (Stage::Hop { .. }, _) => sts::parse_assume_role(response).map(|assumed| {
+                let profile = &source.plan.hops[self.hop].profile;
+                tracing::debug!(target: "refresh_session", %profile, arn = %assumed.arn, "profile role assumed");
+                assumed.credentials
+            }),
+            _ => return Step::Done(Err(Error::Signing("an answer the chain did not ask for".into()))),
+        };
+        self.stage = stage;
+        match parsed {
+            Ok(credentials) if matches!(self.stage, Stage::Hop { .. }) => {
+                self.hop += 1;
+                self.next_hop(source, Arc::new(credentials), cx)
+            }
+            Ok(credentials) => self.next_hop(source, Arc::new(credentials), cx),
+            Err(error) => self.retry_or_fail(source, error, cx),
+        }
+    }
+
+    /// The base source's result: on to the roles, or the error.
+    fn base_result(
+        &mut self,
+        source: &mut ChainSource,
+        result: Result<Credentials, Error>,
+        cx: Context<'_>,
+    ) -> Step {
+        match result {
+            Ok(credentials) => self.next_hop(source, Arc::new(credentials), cx),
+            Err(error) => Step::Done(Err(error)),
+        }
+    }
+
+    /// Assumes the next role with `signer`, or finishes with it.
+    fn next_hop(
+        &mut self,
+        source: &mut ChainSource,
+        signer: Arc<Credentials>,
+        cx: Context<'_>,
+    ) -> Step {
+        let Some(hop) = source.plan.hops.get(self.hop) else {
+            self.stage = Stage::Finished;
+            source.cached = Some(signer.clone());
+            return Step::Done(Ok(signer));
+        };
+        match hop.params.mfa_serial() {
+            Some(serial) => {
+                let serial = serial.to_owned();
+                self.stage = Stage::HopToken { signer };
+                Step::Ask(Ask::MfaToken(serial))
+            }
+            None => self.send(source, Stage::Hop { signer, code: None }, cx),
+        }
+    }
+
+    /// Starts the exchange `stage` stands for.
+    fn send(&mut self, source: &mut ChainSource, stage: Stage, cx: Context<'_>) -> Step {
+        self.stage = stage;
+        self.attempts = Some(Attempts::first(cx));
+        self.resend(source, cx)
+    }
+
+    /// Sends the current stage's request, signed now where it is signed.
+    fn resend(&mut self, source: &mut ChainSource, cx: Context<'_>) -> Step {
+        match self.request(source, cx) {
+            Ok(request) => Step::Ask(Ask::Transmit(request)),
+            Err(error) => Step::Done(Err(self.failure(source, error))),
+        }
+    }
+
+    fn request(
+        &self,
+        source: &ChainSource,
+        cx: Context<'_>,
+    ) -> Result<http::Request<Vec<u8>>, Error> {
+        let endpoint = || cx.endpoint.as_ref().map_err(|e| Error::from(e.clone()));
+        let imds_token = || {
+            source
+                .imds_token
+                .as_ref()
+                .ok_or_else(|| Error::Signing("no IMDS token".into()))
+        };
+        match (&self.stage, &source.plan.base) {
+            (
+                Stage::WebIdentity { token },
+                Base::WebIdentity {
+                    role_arn,
+                    session_name,
+                    ..
+                },
+            ) => sts::web_identity_request(role_arn, session_name, token, endpoint()?),
+            (Stage::Sso { token }, Base::Sso(sso)) => sso.request(token),
+            (Stage::Container { token }, Base::Container(endpoint)) => {
+                endpoint.request(token.as_ref())
+            }
+            (Stage::ImdsToken, Base::Imds(imds)) => Ok(imds.token_request()),
+            (Stage::ImdsRole { .. }, Base::Imds(imds)) => Ok(imds.role_request(imds_token()?)),
+            (Stage::ImdsCredentials { role, .. }, Base::Imds(imds)) => {
+                Ok(imds.credentials_request(imds_token()?, role))
+            }
+            (Stage::Hop { signer, code }, _) => {
+                let hop = &source.plan.hops[self.hop];
+                sts::assume_role_request(&hop.params, code.as_ref(), signer, endpoint()?, cx.now)
+            }
+            (stage, _) => Err(Error::Signing(format!(
+                "the chain has no request for {stage:?}"
+            ))),
+        }
+    }
+
+    fn retry_or_fail(&mut self, source: &mut ChainSource, error: Error, cx: Context<'_>) -> Step {
+        let delay = self.attempts.as_mut().and_then(|a| a.retry(&error, cx));
+        match delay {
+            Some(delay) if delay.is_zero() => self.resend(source, cx),
+            Some(delay) => {
+                self.retry_at = Some(cx.now + delay);
+                Step::Wait
+            }
+            None => Step::Done(Err(self.failure(source, error))),
+        }
+    }
+
+    /// The error a run ends with: IMDS is the last resort, so its failure
+    /// lists every source tried.
+    fn failure(&self, source: &ChainSource, error: Error) -> Error {
+        match source.plan.base {
+            Base::Imds(_) => not_found(source, Some(&error)),
+            _ => error,
+        }
+    }
+}
+
+impl Stage {
+    fn awaits_response(&self) -> bool {
+        matches!(
+            self,
+            Stage::WebIdentity { .. }
+                | Stage::Sso { .. }
+                | Stage::Container { .. }
+                | Stage::ImdsToken
+                | Stage::ImdsRole { .. }
+                | Stage::ImdsCredentials { .. }
+                | Stage::Hop { .. }
+        )
+    }
+}
+
+fn not_found(source: &ChainSource, imds: Option<&Error>) -> Error {
+    let mut tried = source.plan.passed_over.clone();
+    if let Some(error) = imds {
+        tried.push(Skipped {
+            kind: SourceKind::Imds,
+            reason: error.to_string(),
+        });
+    }
+    Error::Chain(ChainError::NotFound(tried))
+}
+
+fn fail(kind: SourceKind, problem: String) -> Step {
+    Step::Done(Err(Error::Chain(ChainError::Failed { kind, problem })))
+}
+
+/// A token file's content, trimmed; `None` if empty or not text.
+fn token_text(bytes: &[u8]) -> Option<Secret> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! IAM Identity Center (SSO): the access token `aws sso login` left in the
+//! token cache (`~/.aws/sso/cache/<sha1>.json`), traded for role
+//! credentials with `GetRoleCredentials`.
+
+use serde::Deserialize;
+use sha1::{Digest, Sha1};
+use time::OffsetDateTime;
+
+use crate::credentials::Credentials;
+use crate::error::Error;
+use crate::json;
+use crate::secret::Secret;
+
+use super::{ChainError, SourceKind};
+
+/// How errors name the service.
+const SERVICE: &str = "SSO";
+
+/// Role credentials from an SSO login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sso {
+    /// The token cache file.
+    pub(crate) cache_file: String,
+    account_id: String,
+    role_name: String,
+    /// `https://portal.sso.<region>.amazonaws.com`, or an override.
+    endpoint: String,
+    /// The command that logs in again.
+    login: String,
+}
+
+/// The cache file's name for `key` (the `sso-session` name, or the start
+/// URL of a legacy profile): its SHA-1, in hex, as the AWS CLI names it.
+pub(crate) fn cache_file_name(key: &str) -> String {
+    let digest = Sha1::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}.json")
+}
+
+impl Sso {
+    /// Credentials for `role_name` in `account_id`, with the token in
+    /// `cache_file`, from the portal at `endpoint`; `login` is the command
+    /// that renews the login.
+    pub(crate) fn new(
+        cache_file: String,
+        account_id: String,
+        role_name: String,
+        endpoint: String,
+        login: String,
+    ) -> Self {
+        Self {
+            cache_file,
+            account_id,
+            role_name,
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            login,
+        }
+    }
+
+    /// The access token in the cache file's content, if it is still good
+    /// at `now`.
+    pub(crate) fn token(&self, cached: &[u8], now: OffsetDateTime) -> Result<Secret, Error> {
+        let answer = json::Answer {
+            service: SERVICE,
+            status: 200,
+            body: cached,
+        };
+        let cached: CachedToken = answer
+            .decode("an SSO token cache file")
+            .map_err(|_| self.login_again("the token cache file is not readable"))?;
+        // The AWS CLI v1 wrote `2019-11-14T04:05:45UTC`.
+        let expires_at = cached.expires_at.replace("UTC", "Z");
+        let expires = answer
+            .timestamp("expiresAt", &expires_at)
+            .map_err(|_| self.login_again("the cached token has no readable expiry"))?;
+        if expires <= now {
+            return Err(self.login_again(&format!("the login expired at {expires}")));
+        }
+        Ok(Secret::new(cached.access_token))
+    }
+
+    /// `GET /federation/credentials?role_name=..&account_id=..` with the
+    /// token.
+    pub(crate) fn request(&self, token: &Secret) -> Result<http::Request<Vec<u8>>, Error> {
+        http::Request::get(format!(
+            "{}/federation/credentials?role_name={}&account_id={}",
+            self.endpoint, self.role_name, self.account_id
+        ))
+        .header("x-amz-sso_bearer_token", token.expose())
+        .body(Vec::new())
+        .map_err(|_| self.login_again("the cached token is not header text"))
+    }
+
+    /// The credentials in the portal's answer; a refused token means
+    /// logging in again.
+    pub(crate) fn parse(&self, response: &http::Response<Vec<u8>>) -> Result<Credentials, Error> {
+        if response.status() == http::StatusCode::UNAUTHORIZED {
+            return Err(self.login_again("the portal refused the cached token"));
+        }
+        let answer = json::Answer::successful(SERVICE, response)?;
+        let credentials = answer
+            .decode::<RoleCredentials>("the GetRoleCredentials JSON")?
+            .role_credentials;
+        answer.require(&[
+            ("roleCredentials.accessKeyId", &credentials.access_key_id),
+            (
+                "roleCredentials.secretAccessKey",
+                &credentials.secret_access_key,
+            ),
+            ("roleCredentials.sessionToken", &credentials.session_token),
+        ])?;
+        let expiration = OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(credentials.expiration) * 1_000_000,
+        )
+        .map_err(|_| answer.invalid("roleCredentials.expiration is out of range".into()))?;
+        Ok(Credentials::new(
+            credentials.access_key_id,
+            Secret::new(credentials.secret_access_key),
+            Some(Secret::new(credentials.session_token)),
+            Some(expiration),
+        ))
+    }
+
+    /// The error that says to log in again, and why.
+    pub(crate) fn login_again(&self, why: &str) -> Error {
+        Error::Chain(ChainError::Failed {
+            kind: SourceKind::Sso,
+            problem: format!("{why}; run `{}`", self.login),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CachedToken {
+    access_token: String,
+    expires_at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleCredentials {
+    role_credentials: Answer,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    /// Epoch milliseconds.
+    expiration: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn sso() -> Sso {
+        Sso::new(
+            "/home/me/.aws/sso/cache/x.json".into(),
+            "123456789012".into(),
+            "ReadOnly".into(),
+            "https://portal.sso.eu-west-1.amazonaws.com/".into(),
+            "aws sso login --sso-session corp".into(),
+        )
+    }
+
+    #[test]
+    fn cache_files_are_named_like_the_aws_clis() {
+        // The AWS SDKs' documented examples.
+        assert_eq!(
+            cache_file_name("https://d-abc123.awsapps.com/start"),
+            "40a89917e3175433e361b710a9d43528d7f1890a.json"
+        );
+        assert_eq!(
+            cache_file_name("admin"),
+            "d033e22ae348aeb5660fc2140aec35850c4da997.json"
+        );
+    }
+
+    #[test]
+    fn a_valid_token_buys_role_credentials() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let token = sso()
+            .token(
+                br#"{"accessToken":"tok","expiresAt":"2026-11-22T13:00:00Z","region":"eu-west-1","startUrl":"https://corp.awsapps.com/start"}"#,
+                now,
+            )
+            .expect("valid until 13:00");
+        let request = sso().request(&token).expect("a request");
+        assert_eq!(
+            request.uri(),
+            "https://portal.sso.eu-west-1.amazonaws.com/federation/credentials?role_name=ReadOnly&account_id=123456789012"
+        );
+        assert_eq!(request.headers()["x-amz-sso_bearer_token"], "tok");
+        let credentials = sso()
+            .parse(&http::Response::new(
+                br#"{"roleCredentials":{"accessKeyId":"ASIASSO","secretAccessKey":"s","sessionToken":"t","expiration":1795000000000}}"#.to_vec(),
+            ))
+            .expect("credentials");
+        assert_eq!(credentials.access_key_id(), "ASIASSO");
+        assert_eq!(
+            credentials.expiration().map(OffsetDateTime::unix_timestamp),
+            Some(1_795_000_000)
+        );
+    }
+
+    #[test]
+    fn expired_missing_and_refused_tokens_say_how_to_log_in() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let expired = sso()
+            .token(
+                br#"{"accessToken":"tok","expiresAt":"2026-11-22T11:00:00UTC"}"#,
+                now,
+            )
+            .expect_err("expired");
+        let garbled = sso().token(b"{", now).expect_err("garbled");
+        let mut refused = http::Response::new(Vec::new());
+        *refused.status_mut() = http::StatusCode::UNAUTHORIZED;
+        let refused = sso().parse(&refused).expect_err("refused");
+        for error in [expired, garbled, refused] {
+            assert!(
+                error
+                    .to_string()
+                    .contains("aws sso login --sso-session corp"),
+                "{error}"
+            );
+        }
+    }
+}
