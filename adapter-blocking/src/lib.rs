@@ -59,7 +59,7 @@
 //! )
 //! .region("eu-west-1")
 //! .mfa_command(["ykman", "oath", "accounts", "code", "--single", "aws"])
-//! .build()?; // source credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+//! .build()?; // source credentials: the default chain (environment, profile, ...)
 //!
 //! println!("{}", session.whoami()?.arn);
 //! # Ok::<(), refresh_session_blocking::Error>(())

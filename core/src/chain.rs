@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-pub(crate) mod container;
+pub mod container;
 pub(crate) mod imds;
 pub(crate) mod plan;
 pub mod process;

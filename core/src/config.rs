@@ -24,7 +24,7 @@ use crate::profile::{ProfileFile, ProfileSet};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::source::SourceCredentials;
-use crate::sts::{AssumeRole, StsEndpoint};
+use crate::sts::{self, AssumeRole, StsEndpoint};
 
 /// How a session gets credentials and when it refreshes them.
 #[derive(Clone)]
@@ -176,9 +176,11 @@ impl SessionConfig {
             };
             Ok(Box::new(ChainSource::new(SourcePlan::decide(&inputs)?)))
         };
+        let endpoint_url = self.endpoint_url.clone().or_else(|| endpoint_from_env(env));
         let (method, device) = match self.method {
             MethodConfig::AssumeRole(params) => {
-                let params = params.validated(now)?;
+                let loopback = endpoint_url.as_deref().is_some_and(sts::is_loopback_url);
+                let params = params.validated(now, loopback)?;
                 let source = match self.source {
                     Some(SourceCredentials::Static(credentials)) => RoleSource::Static(credentials),
                     Some(SourceCredentials::External) => RoleSource::External,
@@ -243,7 +245,6 @@ impl SessionConfig {
             .or_else(|| env("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
             .or_else(profile_region)
             .or_else(|| method.region().map(str::to_owned));
-        let endpoint_url = self.endpoint_url.clone().or_else(|| endpoint_from_env(env));
         let sts_endpoint = match region {
             Some(region) => StsEndpoint::resolve(&region, endpoint_url.as_deref()),
             None => Err(ConfigError::new(

@@ -75,6 +75,17 @@ impl<'a> Answer<'a> {
     }
 }
 
+/// `at` as the credential formats write times: RFC 3339, UTC, whole
+/// seconds (`2026-11-22T12:00:00Z`).
+pub(crate) fn timestamp(at: OffsetDateTime) -> String {
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    let whole = utc.replace_nanosecond(0).unwrap_or(utc);
+    // Only years past 9999 do not fit RFC 3339; such an expiry means never.
+    whole
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "9999-12-31T23:59:59Z".to_owned())
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     #[serde(alias = "Message")]

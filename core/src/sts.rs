@@ -77,6 +77,9 @@ impl AssumeRole {
 
     /// `DurationSeconds`: 15 minutes to 12 hours, in whole seconds (the role's
     /// maximum session duration still applies). STS's default is one hour.
+    /// Against a loopback `endpoint_url` (a test server such as moto) any
+    /// whole number of seconds from 1 is accepted, so that tests and demos
+    /// can watch credentials expire.
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = Some(duration);
         self
@@ -163,8 +166,13 @@ impl AssumeRole {
     }
 
     /// Fills in the default session name, then checks every field against
-    /// the AWS API reference.
-    pub(crate) fn validated(mut self, now: OffsetDateTime) -> Result<Self, ConfigError> {
+    /// the AWS API reference (`loopback`: the endpoint is a local test
+    /// server, which may issue shorter sessions than AWS).
+    pub(crate) fn validated(
+        mut self,
+        now: OffsetDateTime,
+        loopback: bool,
+    ) -> Result<Self, ConfigError> {
         let name = self.role_session_name.get_or_insert_with(|| {
             format!("refresh-session-{}", now.unix_timestamp_nanos() / 1_000_000)
         });
@@ -176,7 +184,7 @@ impl AssumeRole {
             "letters, digits and _+=,.@-",
         )?;
         self.check_role_arn()?;
-        self.check_duration()?;
+        self.check_duration(loopback)?;
         if let Some(id) = &self.external_id {
             length("ExternalId", id, 2, 1224)?;
             charset(
@@ -233,11 +241,14 @@ impl AssumeRole {
         Ok(())
     }
 
-    fn check_duration(&self) -> Result<(), ConfigError> {
+    fn check_duration(&self, loopback: bool) -> Result<(), ConfigError> {
         let Some(duration) = self.duration else {
             return Ok(());
         };
-        if duration.subsec_nanos() != 0 || !DURATION_RANGE.contains(&duration.as_secs()) {
+        let seconds = duration.as_secs();
+        let in_range = DURATION_RANGE.contains(&seconds)
+            || (loopback && (1..*DURATION_RANGE.start()).contains(&seconds));
+        if duration.subsec_nanos() != 0 || !in_range {
             return Err(ConfigError::new(
                 "DurationSeconds",
                 format!(
@@ -485,6 +496,14 @@ fn parse_endpoint(url: &str) -> Result<http::Uri, ConfigError> {
         return http::Uri::from_parts(parts).map_err(|e| invalid(e.to_string()));
     }
     Ok(uri)
+}
+
+/// Whether `url` names a server on this machine: a test server.
+pub(crate) fn is_loopback_url(url: &str) -> bool {
+    url.parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(is_loopback))
+        .unwrap_or(false)
 }
 
 pub(crate) fn is_loopback(host: &str) -> bool {

@@ -3,8 +3,10 @@
 //! credentials.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use crate::credentials::Credentials;
 use crate::error::{ConfigError, Error};
@@ -122,6 +124,26 @@ struct Answer {
     expiration: Option<String>,
 }
 
+/// `credentials` as a container credential endpoint answers
+/// (`AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`): what a local
+/// endpoint serves to SDKs given its URL in
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI`. The SDKs require an expiry; for
+/// credentials without one it is `now` plus an hour, when they ask again.
+pub fn render(credentials: &Credentials, now: OffsetDateTime) -> Secret {
+    let expiration = credentials
+        .expiration()
+        .unwrap_or(now + Duration::from_secs(3600));
+    let mut json = serde_json::json!({
+        "AccessKeyId": credentials.access_key_id(),
+        "SecretAccessKey": credentials.secret_access_key().expose(),
+        "Expiration": json::timestamp(expiration),
+    });
+    if let Some(token) = credentials.session_token() {
+        json["Token"] = token.expose().into();
+    }
+    Secret::new(json.to_string())
+}
+
 /// The credentials in the endpoint's answer.
 pub(crate) fn parse(response: &http::Response<Vec<u8>>) -> Result<Credentials, Error> {
     let answer = json::Answer::successful(SERVICE, response)?;
@@ -147,6 +169,26 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn rendered_credentials_are_what_the_endpoint_parser_reads() {
+        let now = time::macros::datetime!(2026-11-22 12:00 UTC);
+        let answer = |credentials: &Credentials| {
+            http::Response::new(render(credentials, now).expose().as_bytes().to_vec())
+        };
+        let temporary = Credentials::new(
+            "ASIA1",
+            "secret",
+            Some(Secret::new("token")),
+            Some(now + Duration::from_secs(900)),
+        );
+        assert_eq!(parse(&answer(&temporary)).expect("valid"), temporary);
+        let long_term = Credentials::new("AKIA1", "secret", None, None);
+        let served = parse(&answer(&long_term)).expect("valid");
+        assert_eq!(served.access_key_id(), "AKIA1");
+        assert_eq!(served.session_token(), None);
+        assert_eq!(served.expiration(), Some(now + Duration::from_secs(3600)));
+    }
 
     fn from(pairs: &[(&str, &str)]) -> Result<Option<Container>, ConfigError> {
         let map: HashMap<String, String> = pairs

@@ -320,7 +320,7 @@ impl Decider<'_, '_> {
             params = params.duration(Duration::from_secs(seconds));
         }
         let params = params
-            .validated(self.inputs.now)
+            .validated(self.inputs.now, false)
             .map_err(|e| in_profile(name, e))?;
         Ok(Hop {
             params,

@@ -62,10 +62,15 @@ pub fn parse(output: &CommandOutput) -> Result<Credentials, Error> {
             format!("{exit}: {quoted}")
         }));
     }
+    parse_json(&output.stdout)
+}
+
+/// Credentials from `credential_process` JSON (Version 1).
+pub fn parse_json(json: &[u8]) -> Result<Credentials, Error> {
     let answer = json::Answer {
         service: SERVICE,
         status: 200,
-        body: &output.stdout,
+        body: json,
     };
     let printed: Output = answer.decode("credential_process JSON (Version 1)")?;
     if printed.version != 1 {
@@ -93,6 +98,24 @@ pub fn parse(output: &CommandOutput) -> Result<Credentials, Error> {
     ))
 }
 
+/// `credentials` as `credential_process` JSON (Version 1), what a command
+/// named in a profile's `credential_process` prints. A secret: it holds
+/// the secret key.
+pub fn render(credentials: &Credentials) -> Secret {
+    let mut json = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": credentials.access_key_id(),
+        "SecretAccessKey": credentials.secret_access_key().expose(),
+    });
+    if let Some(token) = credentials.session_token() {
+        json["SessionToken"] = token.expose().into();
+    }
+    if let Some(expiration) = credentials.expiration() {
+        json["Expiration"] = json::timestamp(expiration).into();
+    }
+    Secret::new(json.to_string())
+}
+
 fn failed(problem: String) -> Error {
     Error::Chain(ChainError::Failed {
         kind: SourceKind::Process,
@@ -110,6 +133,36 @@ mod tests {
             stdout: stdout.as_bytes().to_vec(),
             stderr: stderr.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn rendered_credentials_parse_back_unchanged() {
+        let at = time::macros::datetime!(2026-11-22 12:00:00.75 UTC);
+        let with_token = Credentials::new("ASIA1", "secret", Some(Secret::new("token")), Some(at));
+        let parsed = parse_json(render(&with_token).expose().as_bytes()).expect("valid");
+        assert_eq!(parsed.access_key_id(), "ASIA1");
+        assert_eq!(parsed.secret_access_key().expose(), "secret");
+        assert_eq!(parsed.session_token().map(Secret::expose), Some("token"));
+        // Whole seconds, as the AWS SDKs write them.
+        assert_eq!(
+            parsed.expiration(),
+            Some(at.replace_nanosecond(0).expect("valid"))
+        );
+        assert!(
+            render(&with_token)
+                .expose()
+                .contains(r#""Expiration":"2026-11-22T12:00:00Z""#)
+        );
+
+        let long_term = Credentials::new("AKIA1", "secret", None, None);
+        assert_eq!(
+            parse_json(render(&long_term).expose().as_bytes()).expect("valid"),
+            long_term
+        );
+        assert_eq!(
+            format!("{:?}", render(&long_term)),
+            format!("{:?}", Secret::new("x"))
+        );
     }
 
     #[test]

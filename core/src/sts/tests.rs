@@ -49,7 +49,7 @@ fn every_field() -> AssumeRole {
 
 #[test]
 fn request_carries_every_field_form_encoded_and_signed() {
-    let params = every_field().validated(NOW).expect("valid");
+    let params = every_field().validated(NOW, false).expect("valid");
     let code = Secret::new("123456");
     let request =
         assume_role_request(&params, Some(&code), &signer(), &endpoint(), NOW).expect("request");
@@ -95,7 +95,7 @@ fn request_carries_every_field_form_encoded_and_signed() {
 
 #[test]
 fn default_session_name_uses_the_time() {
-    let params = AssumeRole::new(ROLE).validated(NOW).expect("valid");
+    let params = AssumeRole::new(ROLE).validated(NOW, false).expect("valid");
     assert_eq!(params.session_name(), Some("refresh-session-1795352400000"));
 }
 
@@ -183,9 +183,27 @@ fn every_invalid_value_names_its_field() {
     ];
     for (params, field) in cases {
         let debug = format!("{params:?}");
-        let error = params.validated(NOW).expect_err(&debug);
+        let error = params.validated(NOW, false).expect_err(&debug);
         assert_eq!(error.field(), field, "{debug}: {error}");
     }
+}
+
+#[test]
+fn sessions_shorter_than_15_minutes_only_from_a_loopback_endpoint() {
+    let short = || AssumeRole::new(ROLE).duration(Duration::from_secs(8));
+    let error = short().validated(NOW, false).expect_err("AWS refuses it");
+    assert_eq!(error.field(), "DurationSeconds");
+    short()
+        .validated(NOW, true)
+        .expect("a test server may issue it");
+    let zero = AssumeRole::new(ROLE).duration(Duration::ZERO);
+    assert_eq!(
+        zero.validated(NOW, true).expect_err("never").field(),
+        "DurationSeconds"
+    );
+    assert!(is_loopback_url("http://127.0.0.1:5000/"));
+    assert!(is_loopback_url("http://[::1]:5000"));
+    assert!(!is_loopback_url("https://sts.amazonaws.com/"));
 }
 
 #[test]
