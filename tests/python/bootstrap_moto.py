@@ -50,15 +50,20 @@ def main(endpoint):
     )
     key = iam.create_access_key(UserName="tester")["AccessKey"]
     role = iam.create_role(RoleName="app", AssumeRolePolicyDocument=trust(user["Arn"]))
-    # Sessions of `app` may assume roles in turn (profile chains).
+    # Sessions of `app` may assume roles in turn (profile chains) and use
+    # S3 (programs run by `refresh-session exec`).
     iam.put_role_policy(
         RoleName="app",
-        PolicyName="assume-roles",
+        PolicyName="assume-roles-and-s3",
         PolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
+                    {
+                        "Effect": "Allow",
+                        "Action": ["sts:AssumeRole", "s3:*"],
+                        "Resource": "*",
+                    }
                 ],
             }
         ),

@@ -1,0 +1,165 @@
+//! The command line: subcommands and the session options they share, named
+//! after the AWS CLI's flags where it has one.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// AWS temporary credentials that never go stale, for any program.
+///
+/// Credentials come from an STS role (--role-arn, optionally with MFA),
+/// from an AWS IoT X.509 certificate (--iot-endpoint), or else straight
+/// from the default chain (environment, web identity, --profile, container,
+/// IMDS), which also signs the STS calls.
+///
+/// Exit codes: 0 success; 1 no credentials (AWS refused, network, provider);
+/// 2 usage or configuration error; `exec` exits with its command's code
+/// (128+N if a signal N ended it, 126 if it cannot run, 127 if not found).
+#[derive(Debug, Parser)]
+#[command(name = "refresh-session", version)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// Where the credentials come from.
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print credential_process JSON (Version 1), for `credential_process =
+    /// refresh-session credential-process ...` in ~/.aws/config.
+    ///
+    /// Credentials are cached on disk (a 0700 directory, 0600 files) and
+    /// reused until their advisory window: repeated runs neither call AWS
+    /// nor ask for an MFA code again.
+    CredentialProcess(CacheArgs),
+    /// Run a command with credentials that refresh while it runs.
+    ///
+    /// The command gets AWS_CONTAINER_CREDENTIALS_FULL_URI and
+    /// AWS_CONTAINER_AUTHORIZATION_TOKEN: a credential endpoint on
+    /// 127.0.0.1, served for the command's lifetime, refusing requests
+    /// without the per-run random token. Every AWS SDK reads it and
+    /// refreshes from it; the session refreshes in the background, so the
+    /// command never waits. Credential variables inherited from this
+    /// shell (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are removed so that they
+    /// do not take precedence.
+    Exec {
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Print who the credentials belong to (STS GetCallerIdentity).
+    Whoami(Output),
+    /// Print the credentials as `export` lines for a POSIX shell:
+    /// eval "$(refresh-session env ...)".
+    Env(Output),
+}
+
+/// Output format.
+#[derive(Debug, Args)]
+pub(crate) struct Output {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The credential-process disk cache.
+#[derive(Debug, Args)]
+pub(crate) struct CacheArgs {
+    /// The cache directory [default: $XDG_CACHE_HOME/refresh-session, else
+    /// ~/.cache/refresh-session].
+    #[arg(long, env = "REFRESH_SESSION_CACHE_DIR", value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+}
+
+/// Where credentials come from, and how they are refreshed.
+#[derive(Debug, Args)]
+pub(crate) struct SessionArgs {
+    /// Assume this role with STS AssumeRole.
+    #[arg(
+        long,
+        global = true,
+        value_name = "ARN",
+        conflicts_with = "iot_endpoint"
+    )]
+    pub(crate) role_arn: Option<String>,
+    /// RoleSessionName [default: refresh-session-MILLIS, the Unix time in ms].
+    #[arg(long, global = true, value_name = "NAME", requires = "role_arn")]
+    pub(crate) role_session_name: Option<String>,
+    /// DurationSeconds of the role session (900 to 43200), or of IoT
+    /// credentials.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub(crate) duration_seconds: Option<u64>,
+    /// ExternalId, as the role's trust policy demands.
+    #[arg(long, global = true, value_name = "ID", requires = "role_arn")]
+    pub(crate) external_id: Option<String>,
+    /// The MFA device's serial number (ARN): AssumeRole asks for a code.
+    #[arg(long, global = true, value_name = "ARN", requires = "role_arn")]
+    pub(crate) serial_number: Option<String>,
+    /// A shell command that prints the MFA code (e.g. `ykman oath accounts
+    /// code --single aws`) [default: ask on the terminal].
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub(crate) mfa_command: Option<String>,
+    /// The region [default: AWS_REGION, AWS_DEFAULT_REGION, the profile's].
+    #[arg(long, global = true)]
+    pub(crate) region: Option<String>,
+    /// The STS endpoint [default: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
+    /// the regional endpoint].
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// The profile of ~/.aws/config and ~/.aws/credentials for the
+    /// default chain [default: AWS_PROFILE, else `default`].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// Seconds before expiry from which a refresh starts in the background
+    /// (default 900, at most half the credentials' lifetime).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub(crate) advisory_timeout: Option<u64>,
+    /// Seconds before expiry from which callers wait for a refresh
+    /// (default 600).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub(crate) mandatory_timeout: Option<u64>,
+    /// AWS IoT credential provider endpoint
+    /// (`<prefix>.credentials.iot.<region>.amazonaws.com`): X.509
+    /// credentials instead of STS.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST",
+        requires_all = ["role_alias", "certificate"]
+    )]
+    pub(crate) iot_endpoint: Option<String>,
+    /// The IoT role alias.
+    #[arg(long, global = true, value_name = "ALIAS", requires = "iot_endpoint")]
+    pub(crate) role_alias: Option<String>,
+    /// The IoT thing name (x-amzn-iot-thingname).
+    #[arg(long, global = true, value_name = "NAME", requires = "iot_endpoint")]
+    pub(crate) thing_name: Option<String>,
+    /// The device certificate (PEM file).
+    #[arg(long, global = true, value_name = "FILE", requires = "iot_endpoint")]
+    pub(crate) certificate: Option<PathBuf>,
+    /// The device's private key (PEM file).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "iot_endpoint",
+        conflicts_with = "pkcs11"
+    )]
+    pub(crate) private_key: Option<PathBuf>,
+    /// The device's key in a PKCS#11 token, as an RFC 7512 URI
+    /// (`pkcs11:token=..;object=..?module-path=..`); the PIN comes from
+    /// REFRESH_SESSION_PKCS11_PIN unless the URI has `pin-value`.
+    #[arg(long, global = true, value_name = "URI", requires = "iot_endpoint")]
+    pub(crate) pkcs11: Option<String>,
+    /// Trust anchors for the IoT endpoint (PEM file) [default: the
+    /// webpki roots].
+    #[arg(long, global = true, value_name = "FILE", requires = "iot_endpoint")]
+    pub(crate) ca: Option<PathBuf>,
+}

@@ -1,0 +1,166 @@
+//! `refresh-session`: AWS temporary credentials that never go stale, for
+//! any program. `credential-process` for a profile's `credential_process`,
+//! `exec` to run a command behind a loopback credential endpoint, `whoami`
+//! and `env`. Built on the blocking `RefreshableSession`; statuses and
+//! errors go to standard error, credentials only to standard output and
+//! only where asked for.
+
+mod args;
+mod cache;
+mod endpoint;
+mod exec;
+mod prompt;
+mod session;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use refresh_session_blocking::{Credentials, Error};
+use refresh_session_core::chain::process;
+use refresh_session_core::policy::{
+    DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT, RefreshPolicy,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::args::{CacheArgs, Cli, Command, Output, SessionArgs};
+use crate::cache::DiskCache;
+
+/// Exit code: credentials could not be had.
+const FAILED: u8 = 1;
+/// Exit code: bad usage or configuration (clap uses it too).
+const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::CredentialProcess(cache) => credential_process(&cli.session, cache),
+        Command::Exec { command } => session::build(&cli.session, false)
+            .map(|session| exec::run(session, cli.session.region.clone(), command)),
+        Command::Whoami(output) => whoami(&cli.session, output),
+        Command::Env(output) => env(&cli.session, output),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(FAILED)),
+        Err(error) => {
+            eprintln!("refresh-session: error: {error}");
+            ExitCode::from(match error {
+                Error::Config(_) => USAGE,
+                _ => FAILED,
+            })
+        }
+    }
+}
+
+/// Prints `credential_process` JSON, from the disk cache while it is
+/// fresh.
+fn credential_process(args: &SessionArgs, cache: &CacheArgs) -> Result<i32, Error> {
+    let policy = RefreshPolicy::new(
+        args.advisory_timeout
+            .map_or(DEFAULT_ADVISORY_TIMEOUT, Duration::from_secs),
+        args.mandatory_timeout
+            .map_or(DEFAULT_MANDATORY_TIMEOUT, Duration::from_secs),
+    )?;
+    let disk = if cache.no_cache {
+        None
+    } else {
+        DiskCache::new(cache.cache_dir.clone())
+    };
+    let key = cache_key(args);
+    if let Some(credentials) = disk
+        .as_ref()
+        .and_then(|d| d.load(&key, &policy, OffsetDateTime::now_utc()))
+    {
+        eprintln!("refresh-session: credentials from the cache");
+        println!("{}", process::render(&credentials).expose());
+        return Ok(0);
+    }
+    let credentials = session::build(args, true)?.credentials()?;
+    if let Some(disk) = &disk
+        && let Err(error) = disk.store(&key, &credentials)
+    {
+        eprintln!("refresh-session: warning: credentials not cached: {error}");
+    }
+    println!("{}", process::render(&credentials).expose());
+    Ok(0)
+}
+
+/// What sessions the same cache file may serve: the same role, session
+/// name, source and region (and the rest of what shapes the credentials).
+fn cache_key(args: &SessionArgs) -> String {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let or_var = |flag: &Option<String>, names: &[&str]| {
+        flag.clone()
+            .or_else(|| names.iter().map(|n| var(n)).find(|v| !v.is_empty()))
+            .unwrap_or_default()
+    };
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    serde_json::json!({
+        "role_arn": args.role_arn,
+        "role_session_name": args.role_session_name,
+        "duration_seconds": args.duration_seconds,
+        "external_id": args.external_id,
+        "serial_number": args.serial_number,
+        "region": or_var(&args.region, &["AWS_REGION", "AWS_DEFAULT_REGION"]),
+        "endpoint_url": or_var(&args.endpoint_url, &["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]),
+        "profile": or_var(&args.profile, &["AWS_PROFILE"]),
+        "source_access_key_id": var("AWS_ACCESS_KEY_ID"),
+        "iot_endpoint": args.iot_endpoint,
+        "role_alias": args.role_alias,
+        "thing_name": args.thing_name,
+        "certificate": path(&args.certificate),
+    })
+    .to_string()
+}
+
+fn whoami(args: &SessionArgs, output: &Output) -> Result<i32, Error> {
+    let identity = session::build(args, true)?.whoami()?;
+    if output.json {
+        let json = serde_json::json!({
+            "UserId": identity.user_id,
+            "Account": identity.account,
+            "Arn": identity.arn,
+        });
+        println!("{json}");
+    } else {
+        println!("{}", identity.arn);
+    }
+    Ok(0)
+}
+
+/// Prints the credentials for a shell, or as `credential_process` JSON.
+fn env(args: &SessionArgs, output: &Output) -> Result<i32, Error> {
+    let credentials = session::build(args, true)?.credentials()?;
+    if output.json {
+        println!("{}", process::render(&credentials).expose());
+    } else {
+        print!("{}", exports(&credentials));
+    }
+    Ok(0)
+}
+
+/// `export` lines, the values single-quoted for a POSIX shell.
+fn exports(credentials: &Credentials) -> String {
+    let quote = |value: &str| format!("'{}'", value.replace('\'', r"'\''"));
+    let mut lines = format!(
+        "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+        quote(credentials.access_key_id()),
+        quote(credentials.secret_access_key().expose()),
+    );
+    match credentials.session_token() {
+        Some(token) => lines += &format!("export AWS_SESSION_TOKEN={}\n", quote(token.expose())),
+        None => lines += "unset AWS_SESSION_TOKEN\n",
+    }
+    if let Some(text) = credentials
+        .expiration()
+        .and_then(|e| e.format(&Rfc3339).ok())
+    {
+        lines += &format!("export AWS_CREDENTIAL_EXPIRATION={}\n", quote(&text));
+    }
+    lines
+}

@@ -1,0 +1,445 @@
+//! The `refresh-session` binary end to end: its `credential_process` JSON
+//! read by botocore against moto, `exec` serving a boto3 program across
+//! credential expiries, IoT credentials from the loopback provider, usage
+//! errors and exit codes, and no secret on standard error.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use refresh_session_tests::chain_oracle::botocore_resolve;
+use refresh_session_tests::iot_server::{IotOptions, LoopbackIot};
+use refresh_session_tests::moto::{Moto, python};
+use refresh_session_tests::pki::Authority;
+use tempfile::TempDir;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_refresh-session");
+const SERIAL: &str = "arn:aws:iam::123456789012:mfa/tester";
+const MFA_CODE: &str = "246810";
+/// No run of the binary takes longer; a hung one is killed and fails.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// A temp home: files, and the AWS environment every run gets (nothing
+/// inherited from the machine's).
+struct Home {
+    dir: TempDir,
+    env: BTreeMap<String, String>,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut env = BTreeMap::new();
+        let home = dir.path().display().to_string();
+        env.insert("HOME".into(), home.clone());
+        env.insert("AWS_CONFIG_FILE".into(), format!("{home}/config"));
+        env.insert(
+            "AWS_SHARED_CREDENTIALS_FILE".into(),
+            format!("{home}/credentials"),
+        );
+        env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+        Self { dir, env }
+    }
+
+    /// A home whose environment holds these keys, the default chain's
+    /// first source.
+    fn with_keys(access_key_id: &str, secret_access_key: &str) -> Self {
+        let mut home = Self::new();
+        home.env
+            .insert("AWS_ACCESS_KEY_ID".into(), access_key_id.to_owned());
+        home.env
+            .insert("AWS_SECRET_ACCESS_KEY".into(), secret_access_key.to_owned());
+        home
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        fs::write(&path, text).expect("written");
+        path
+    }
+
+    /// An MFA command that logs each time it is asked.
+    fn mfa_command(&self) -> String {
+        let log = self.path("mfa.log");
+        let script = self.write(
+            "mfa.sh",
+            &format!(
+                "#!/bin/sh\necho asked >> '{}'\necho {MFA_CODE}\n",
+                log.display()
+            ),
+        );
+        format!("sh {}", script.display())
+    }
+
+    fn mfa_asked(&self) -> usize {
+        fs::read_to_string(self.path("mfa.log"))
+            .map(|log| log.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// The binary with `args`, this home's environment and no other AWS
+    /// variable.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(BINARY);
+        command.args(args);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("AWS_") || name.starts_with("REFRESH_SESSION") {
+                command.env_remove(name);
+            }
+        }
+        command.envs(&self.env);
+        bounded(command)
+    }
+}
+
+/// Runs `command` to its end, within [`RUN_LIMIT`].
+fn bounded(mut command: Command) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(RUN_LIMIT) {
+        Ok(output) => output.expect("the binary ran"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("refresh-session ran longer than {RUN_LIMIT:?}");
+        }
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(output));
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The single file in the cache directory.
+fn cache_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("the cache exists")
+        .map(|entry| entry.expect("listed").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().expect("one")
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).expect("exists").permissions().mode() & 0o777
+}
+
+#[test]
+fn credential_process_json_is_read_by_botocore_and_cached_until_advisory() {
+    let moto = Moto::start();
+    let home = Home::new();
+    let cache = home.path("cache");
+    let line = format!(
+        "{BINARY} credential-process --profile base --role-arn {role} --role-session-name cli \
+         --duration-seconds 900 --serial-number {SERIAL} --mfa-command '{mfa}' \
+         --region us-east-1 --endpoint-url {url} --cache-dir {cache}",
+        role = moto.role_arn,
+        mfa = home.mfa_command(),
+        url = moto.url(),
+        cache = cache.display(),
+    );
+    home.write(
+        "config",
+        &format!("[profile app]\ncredential_process = {line}\n"),
+    );
+    home.write(
+        "credentials",
+        &format!(
+            "[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            moto.access_key_id, moto.secret_access_key
+        ),
+    );
+    let mut env = home.env.clone();
+    env.insert("AWS_ENDPOINT_URL_STS".into(), moto.url().to_owned());
+    let resolve = || botocore_resolve(&env, Some("app"), true).expect("botocore resolves");
+
+    let first = resolve();
+    assert_eq!(
+        first.arn.as_deref(),
+        Some("arn:aws:sts::123456789012:assumed-role/app/cli"),
+        "botocore called STS as the role our JSON holds"
+    );
+    assert_eq!(home.mfa_asked(), 1);
+    let file = cache_file(&cache);
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&cache), 0o700);
+        assert_eq!(mode(&file), 0o600);
+    }
+
+    // moto issues a new key on every AssumeRole: the same key is no call.
+    let second = resolve();
+    assert_eq!(second.access_key, first.access_key, "served from the cache");
+    assert_eq!(home.mfa_asked(), 1, "no MFA code asked for again");
+
+    // Fetched 1000 s ago, the 15-minute credentials are past their
+    // advisory window: the next run assumes the role again.
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .expect("opened")
+        .set_modified(SystemTime::now() - Duration::from_secs(1000))
+        .expect("aged");
+    let third = resolve();
+    assert_ne!(third.access_key, first.access_key, "fetched again");
+    assert_eq!(home.mfa_asked(), 2);
+}
+
+#[test]
+fn credential_process_prints_no_secret_on_stderr_and_fails_with_1() {
+    let moto = Moto::start();
+    let mut home = Home::with_keys(&moto.access_key_id, &moto.secret_access_key);
+    let mfa = home.mfa_command();
+    let cache = home.path("cache").display().to_string();
+    let args = [
+        "credential-process",
+        "--role-arn",
+        &moto.role_arn,
+        "--serial-number",
+        SERIAL,
+        "--mfa-command",
+        &mfa,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        moto.url(),
+        "--cache-dir",
+        &cache,
+    ];
+    for run in ["fetched", "cached"] {
+        let output = home.run(&args);
+        assert_success(&output);
+        let printed = json(&stdout(&output));
+        assert_eq!(printed["Version"], 1, "{run}");
+        let secret = printed["SecretAccessKey"].as_str().expect("a secret");
+        let token = printed["SessionToken"].as_str().expect("a token");
+        let errors = stderr(&output);
+        for hidden in [secret, token, &moto.secret_access_key, MFA_CODE] {
+            assert!(
+                !errors.contains(hidden),
+                "{run}: a secret on stderr: {errors}"
+            );
+        }
+    }
+
+    home.env.insert(
+        "AWS_SECRET_ACCESS_KEY".into(),
+        "wrong-secret-wrong-secret".into(),
+    );
+    let output = home.run(&[&args[..], &["--no-cache"]].concat());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    let errors = stderr(&output);
+    assert!(errors.contains("SignatureDoesNotMatch"), "{errors}");
+    assert!(!errors.contains("wrong-secret-wrong-secret"), "{errors}");
+}
+
+#[test]
+fn exec_serves_a_boto3_program_across_expiries_and_refuses_requests_without_the_token() {
+    let moto = Moto::start();
+    let home = Home::with_keys(&moto.access_key_id, &moto.secret_access_key);
+    let child = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/python/exec_child.py");
+    let python = python().display().to_string();
+    // Six-second credentials (moto, on loopback, issues them), for twelve
+    // seconds: several refreshes.
+    let output = home.run(&[
+        "exec",
+        "--role-arn",
+        &moto.role_arn,
+        "--role-session-name",
+        "exec",
+        "--duration-seconds",
+        "6",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        moto.url(),
+        "--",
+        &python,
+        child,
+        moto.url(),
+        "12",
+    ]);
+    assert_success(&output);
+    let printed = stdout(&output);
+    let summary = json(printed.lines().last().expect("a summary"));
+    let keys = summary["keys"].as_array().expect("keys");
+    assert!(
+        keys.len() >= 3,
+        "at least two refreshes seen by the child: {printed}"
+    );
+    assert_eq!(
+        summary["arn"],
+        "arn:aws:sts::123456789012:assumed-role/app/exec"
+    );
+    assert!(summary["calls"].as_u64().expect("a count") > 0);
+    let endpoint = summary["endpoint"].as_str().expect("a URL");
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    assert_eq!(summary["without_token"], 401);
+    assert_eq!(summary["wrong_token"], 403);
+    assert!(!stderr(&output).contains(&moto.secret_access_key));
+}
+
+#[test]
+fn exec_exits_with_its_commands_code() {
+    let home = Home::with_keys("AKIDEXAMPLEEXEC00001", "exec-secret");
+    let output = home.run(&["exec", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(output.status.code(), Some(7));
+    let output = home.run(&["exec", "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(output.status.code(), Some(128 + 15));
+    let output = home.run(&["exec", "--", "/nonexistent/program"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert!(stderr(&output).contains("/nonexistent/program"));
+
+    // The child sees the endpoint, not this shell's keys.
+    let output = home.run(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo ${AWS_ACCESS_KEY_ID:-none} ${AWS_CONTAINER_CREDENTIALS_FULL_URI%%:*}",
+    ]);
+    assert_success(&output);
+    assert_eq!(stdout(&output).trim(), "none http");
+}
+
+#[test]
+fn bad_flags_are_usage_errors_with_exit_code_2() {
+    let home = Home::new();
+    let cases: [&[&str]; 7] = [
+        &["credential-process", "--no-such-flag"],
+        &["whoami", "--duration-seconds", "soon"],
+        &["exec"],
+        &["env", "--role-session-name", "orphan"],
+        &["credential-process", "--iot-endpoint", "example.com"],
+        &["credential-process", "--role-arn", "not-an-arn"],
+        &["nonsense"],
+    ];
+    for args in cases {
+        let output = home.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(!stderr(&output).is_empty(), "{args:?} says why");
+    }
+    let output = home.run(&["--help"]);
+    assert_success(&output);
+    assert!(stdout(&output).contains("credential-process"));
+}
+
+#[test]
+fn env_and_whoami_print_for_shells_and_json() {
+    let moto = Moto::start();
+    let home = Home::with_keys(&moto.access_key_id, &moto.secret_access_key);
+    let role = [
+        "--role-arn",
+        &moto.role_arn,
+        "--role-session-name",
+        "shell",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        moto.url(),
+    ];
+    let output = home.run(&[&["whoami"][..], &role].concat());
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output).trim(),
+        "arn:aws:sts::123456789012:assumed-role/app/shell"
+    );
+    let output = home.run(&[&["whoami", "--json"][..], &role].concat());
+    assert_success(&output);
+    assert_eq!(json(&stdout(&output))["Account"], "123456789012");
+
+    let output = home.run(&[&["env"][..], &role].concat());
+    assert_success(&output);
+    let exports = stdout(&output);
+    // The lines work in a shell: the assumed role's key comes out.
+    let shell = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{exports}\necho \"$AWS_ACCESS_KEY_ID $AWS_CREDENTIAL_EXPIRATION\""
+        ))
+        .output()
+        .expect("sh runs");
+    let echoed = String::from_utf8(shell.stdout).expect("UTF-8");
+    let (key, expiration) = echoed.trim().split_once(' ').expect("two words");
+    assert!(key.starts_with("ASIA"), "{echoed}");
+    assert!(expiration.ends_with('Z'), "{echoed}");
+    let output = home.run(&[&["env", "--json"][..], &role].concat());
+    assert_success(&output);
+    assert!(json(&stdout(&output))["SessionToken"].is_string());
+}
+
+#[test]
+fn iot_credentials_from_a_device_certificate() {
+    let ca = Authority::new("cli test CA");
+    let provider = LoopbackIot::start(
+        ca.server_config(&ca.server(false)),
+        IotOptions {
+            role_alias: "device-role".to_owned(),
+            lifetime: Duration::from_secs(3600),
+        },
+    );
+    let device = ca.device("cli-thing");
+    let home = Home::new();
+    let certificate = home.write("cert.pem", &device.certificate);
+    let key = home.write("key.pem", &device.key);
+    let trust = home.write("ca.pem", &ca.certificate);
+    let output = home.run(&[
+        "credential-process",
+        "--no-cache",
+        "--iot-endpoint",
+        &provider.endpoint(),
+        "--role-alias",
+        "device-role",
+        "--thing-name",
+        "cli-thing",
+        "--certificate",
+        &certificate.display().to_string(),
+        "--private-key",
+        &key.display().to_string(),
+        "--ca",
+        &trust.display().to_string(),
+    ]);
+    assert_success(&output);
+    let printed = json(&stdout(&output));
+    let issued = provider.issued();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(printed["AccessKeyId"], issued[0].access_key_id.as_str());
+    assert_eq!(provider.calls()[0].thing_name.as_deref(), Some("cli-thing"));
+}
