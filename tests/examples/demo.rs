@@ -1,19 +1,25 @@
 //! `scripts/demo`: the main job end to end on loopback.
 //!
-//! 1. moto's STS, which checks every SigV4 signature: assume a role with an
-//!    MFA code from a provider, and ask STS who we are.
+//! 1. moto's STS and S3, which check every SigV4 signature: the
+//!    `refresh-session` CLI assumes a role with an MFA code from a command,
+//!    for six seconds at a time, and `exec`s a boto3 program that keeps
+//!    calling STS and S3 through several refreshes; boto3 finds the
+//!    credentials on its own, at the CLI's loopback credential endpoint.
 //! 2. The project's loopback STS, issuing credentials that live six
 //!    seconds: an eager session serves eight busy threads across several
 //!    expiries, refreshing in the background so that nobody waits.
+//!
+//! `REFRESH_SESSION_BIN` is the CLI binary (`scripts/demo` builds it).
 
 use std::error::Error;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use refresh_session_blocking::prelude::*;
-use refresh_session_tests::moto::Moto;
+use refresh_session_tests::moto::{Moto, python};
 use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
 use time::OffsetDateTime;
 
@@ -22,39 +28,47 @@ const RUN_FOR: Duration = Duration::from_secs(20);
 const THREADS: usize = 8;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    assume_a_role_with_mfa()?;
+    exec_a_boto3_program()?;
     keep_busy_threads_supplied()?;
     Ok(())
 }
 
-fn assume_a_role_with_mfa() -> Result<(), Box<dyn Error>> {
-    println!("== 1. moto's STS on loopback, checking every SigV4 signature");
+fn exec_a_boto3_program() -> Result<(), Box<dyn Error>> {
+    println!("== 1. moto's STS and S3 on loopback, checking every SigV4 signature");
     let moto = Moto::start();
     println!("   moto at {}, IAM user {}", moto.url(), moto.user_arn);
-    let session = RefreshableSession::sts(
-        AssumeRole::new(&moto.role_arn)
-            .role_session_name("demo")
-            .duration(Duration::from_secs(900))
-            .serial_number("arn:aws:iam::123456789012:mfa/demo"),
-    )
-    .region("us-east-1")
-    .endpoint_url(moto.url())
-    .source_credentials(moto.user_credentials())
-    .mfa_token_provider(|serial| {
-        println!("   MFA code requested for {serial}");
-        Ok("123456".to_owned())
-    })
-    .build()?;
-    let credentials = session.credentials()?;
-    let left = credentials
-        .expiration()
-        .map(|e| e - OffsetDateTime::now_utc());
+    let cli = std::env::var("REFRESH_SESSION_BIN")
+        .map_err(|_| "set REFRESH_SESSION_BIN to the refresh-session binary")?;
+    let child = concat!(env!("CARGO_MANIFEST_DIR"), "/python/exec_child.py");
+    let mut command = Command::new(&cli);
+    command
+        .args([
+            "exec",
+            "--role-arn",
+            &moto.role_arn,
+            "--role-session-name",
+            "demo",
+        ])
+        .args(["--duration-seconds", &LIFETIME.as_secs().to_string()])
+        .args(["--serial-number", "arn:aws:iam::123456789012:mfa/demo"])
+        .args([
+            "--mfa-command",
+            "echo '   MFA code asked for: 123456' >&2; echo 123456",
+        ])
+        .args(["--region", "us-east-1", "--endpoint-url", moto.url(), "--"])
+        .arg(python())
+        .args([child, moto.url(), &RUN_FOR.as_secs().to_string()])
+        .env("AWS_ACCESS_KEY_ID", &moto.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &moto.secret_access_key);
     println!(
-        "   assumed: {} (expires in {})",
-        credentials.access_key_id(),
-        left.map_or("never".into(), |d| format!("{:.0} s", d.as_seconds_f64()))
+        "   $ refresh-session exec --role-arn {} --duration-seconds {} --serial-number ... --mfa-command ... -- python exec_child.py",
+        moto.role_arn,
+        LIFETIME.as_secs()
     );
-    println!("   whoami:  {}", session.whoami()?.arn);
+    let status = command.status()?;
+    if !status.success() {
+        return Err(format!("refresh-session exec ended with {status}").into());
+    }
     Ok(())
 }
 
