@@ -97,12 +97,16 @@ impl Shared {
     /// Credentials valid now. Fresh and advisory paths complete without
     /// awaiting anything.
     pub(crate) async fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
-        if let Some(snapshot) = &*self.snapshot.load()
-            && let Some(credentials) = snapshot.fresh_at(self.clock.now())
-        {
-            return Ok(credentials.clone());
+        match self.fresh() {
+            Some(credentials) => Ok(credentials),
+            None => self.wait(None).await,
         }
-        self.wait(None).await
+    }
+
+    /// The cached credential while it is fresh: a lock-free load.
+    pub(crate) fn fresh(&self) -> Option<Arc<Credentials>> {
+        let snapshot = self.snapshot.load();
+        snapshot.as_ref()?.fresh_at(self.clock.now()).cloned()
     }
 
     /// Starts the background task and the first fetch of an eager session,

@@ -102,6 +102,16 @@ impl RefreshableSession {
         self.handle.shared.credentials().await
     }
 
+    /// The cached credential if it is fresh (before its advisory window),
+    /// without waiting or starting anything; `None` means: call
+    /// [`credentials`](Self::credentials). For callers that must return
+    /// synchronously when they can, such as an AWS SDK credentials
+    /// provider.
+    #[inline]
+    pub fn fresh_credentials(&self) -> Option<Arc<Credentials>> {
+        self.handle.shared.fresh()
+    }
+
     /// Who the session's credentials belong to (for an STS session, the
     /// assumed role), from STS `GetCallerIdentity`.
     pub async fn whoami(&self) -> Result<CallerIdentity, Error> {

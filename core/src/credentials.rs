@@ -58,8 +58,10 @@ impl Credentials {
         self.expiration.is_some_and(|expiration| expiration <= now)
     }
 
-    /// The same credentials in the AWS SDK's type, for `aws-sigv4`.
-    pub(crate) fn to_sdk(&self) -> aws_credential_types::Credentials {
+    /// The same credentials in the AWS SDK for Rust's type (for
+    /// `aws-sigv4` and the SDK's clients), with provider name
+    /// `refresh-session`.
+    pub fn to_sdk(&self) -> aws_credential_types::Credentials {
         aws_credential_types::Credentials::new(
             self.access_key_id.clone(),
             self.secret_access_key.expose().to_owned(),

@@ -1,0 +1,75 @@
+//! A session as the AWS SDK's credentials provider.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use aws_credential_types::Credentials as SdkCredentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
+use refresh_session_tokio::{Credentials, RefreshableSession};
+
+/// A [`RefreshableSession`] that AWS SDK clients ask for credentials.
+///
+/// While the session's credential is fresh the answer is ready at once
+/// (`ProvideCredentials::ready`, nothing boxed, nothing awaited); otherwise
+/// it is the session's own refresh, single-flight across every client
+/// sharing the provider. The session caches: give the SDK
+/// `IdentityCache::no_cache()` so that two caches do not stack (see the
+/// crate docs).
+#[derive(Debug, Clone)]
+pub struct SessionCredentialsProvider {
+    session: RefreshableSession,
+    /// The last credential handed out, converted once: a hit loads and
+    /// clones `Arc`s, without a lock and without copying the secret again.
+    converted: Arc<ArcSwapOption<(Arc<Credentials>, SdkCredentials)>>,
+}
+
+impl SessionCredentialsProvider {
+    /// A provider backed by `session`.
+    pub fn new(session: RefreshableSession) -> Self {
+        Self {
+            session,
+            converted: Arc::default(),
+        }
+    }
+
+    /// The provider as `SdkConfig` and service configs take it.
+    pub fn shared(self) -> SharedCredentialsProvider {
+        SharedCredentialsProvider::new(self)
+    }
+
+    /// The session behind the provider.
+    pub fn session(&self) -> &RefreshableSession {
+        &self.session
+    }
+
+    fn to_sdk(&self, credentials: Arc<Credentials>) -> SdkCredentials {
+        if let Some(last) = &*self.converted.load()
+            && Arc::ptr_eq(&last.0, &credentials)
+        {
+            return last.1.clone();
+        }
+        let sdk = credentials.to_sdk();
+        self.converted
+            .store(Some(Arc::new((credentials, sdk.clone()))));
+        sdk
+    }
+}
+
+impl ProvideCredentials for SessionCredentialsProvider {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        if let Some(credentials) = self.session.fresh_credentials() {
+            return provider::future::ProvideCredentials::ready(Ok(self.to_sdk(credentials)));
+        }
+        provider::future::ProvideCredentials::new(async move {
+            match self.session.credentials().await {
+                Ok(credentials) => Ok(self.to_sdk(credentials)),
+                // The session's errors never hold a secret.
+                Err(error) => Err(CredentialsError::provider_error(error)),
+            }
+        })
+    }
+}
