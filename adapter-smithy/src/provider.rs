@@ -8,6 +8,8 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
 use refresh_session_tokio::{Credentials, RefreshableSession};
 
+use crate::stale::StaleCredentials;
+
 /// A [`RefreshableSession`] that AWS SDK clients ask for credentials.
 ///
 /// While the session's credential is fresh the answer is ready at once
@@ -36,6 +38,13 @@ impl SessionCredentialsProvider {
     /// The provider as `SdkConfig` and service configs take it.
     pub fn shared(self) -> SharedCredentialsProvider {
         SharedCredentialsProvider::new(self)
+    }
+
+    /// The interceptor and retry classifier that retry requests whose
+    /// credentials a service rejected as stale, with refreshed ones (see
+    /// [`StaleCredentials`]).
+    pub fn stale_credentials(&self) -> StaleCredentials {
+        StaleCredentials::new(self.session.clone())
     }
 
     /// The session behind the provider.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
+use refresh_session_core::rejection::Rejection;
 use refresh_session_core::sts::StsEndpoint;
 use refresh_session_core::{Clock, ConfigError, Credentials, Error};
 use time::OffsetDateTime;
@@ -107,6 +108,24 @@ impl Shared {
     pub(crate) fn fresh(&self) -> Option<Arc<Credentials>> {
         let snapshot = self.snapshot.load();
         snapshot.as_ref()?.fresh_at(self.clock.now()).cloned()
+    }
+
+    /// A service rejected `access_key_id`; see
+    /// [`Engine::credentials_rejected`].
+    pub(crate) fn rejected(self: &Arc<Self>, access_key_id: &str, rejection: Rejection) -> bool {
+        let mut state = self.lock();
+        let retry = state
+            .engine
+            .credentials_rejected(self.now(), access_key_id, rejection);
+        self.publish(&state);
+        self.wake_driver(&mut state);
+        retry
+    }
+
+    /// Hands the engine's current credential to lock-free readers. Under
+    /// the lock, so that an older snapshot never overwrites a newer one.
+    fn publish(&self, state: &State) {
+        self.snapshot.store(state.engine.snapshot().map(Arc::new));
     }
 
     /// Starts the background task and the first fetch of an eager session,
@@ -249,8 +268,7 @@ impl Shared {
             // A failed refresh may have corrected the clock skew, which
             // moves the snapshot's window too.
             Output::Refreshed { .. } | Output::RefreshFailed { .. } => {
-                let snapshot = self.lock().engine.snapshot();
-                self.snapshot.store(snapshot.map(Arc::new));
+                self.publish(&self.lock());
                 self.finished.notify_waiters();
                 return;
             }

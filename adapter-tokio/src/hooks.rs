@@ -27,6 +27,9 @@ type BlockingMfa = dyn Fn(&str) -> Result<String, BoxError> + Send + Sync;
 type AsyncCustom =
     dyn Fn() -> BoxFuture<'static, Result<CustomCredentials, BoxError>> + Send + Sync;
 type BlockingCustom = dyn Fn() -> Result<CustomCredentials, BoxError> + Send + Sync;
+/// Boxed: a source session's refresh is another session's future.
+pub(crate) type SourceProvider =
+    dyn Fn() -> BoxFuture<'static, Result<Arc<Credentials>, Error>> + Send + Sync;
 
 /// Where MFA codes come from.
 #[derive(Clone)]
@@ -48,7 +51,7 @@ pub(crate) enum CustomHook {
 pub(crate) struct Hooks {
     pub(crate) mfa: Option<MfaHook>,
     pub(crate) custom: Option<CustomHook>,
-    pub(crate) source: Option<RefreshableSession>,
+    pub(crate) source: Option<Arc<SourceProvider>>,
 }
 
 impl Hooks {
@@ -97,21 +100,43 @@ impl Hooks {
         result.map_err(HookError::new)
     }
 
-    /// The source session's current credentials. Boxed: the source's own
-    /// refresh is another session's future.
-    pub(crate) fn source(&self) -> BoxFuture<'static, Result<Arc<Credentials>, Error>> {
-        let source = self.source.clone();
-        Box::pin(async move {
-            match source {
-                Some(session) => session.credentials().await,
-                None => Err(ConfigError::new(
-                    "source_session",
-                    "source credentials were asked for, but no source session is set",
-                )
-                .into()),
-            }
-        })
+    /// The source's current credentials.
+    pub(crate) async fn source(&self) -> Result<Arc<Credentials>, Error> {
+        match &self.source {
+            Some(source) => source().await,
+            None => Err(ConfigError::new(
+                "source_provider",
+                "source credentials were asked for, but no source is set",
+            )
+            .into()),
+        }
     }
+}
+
+/// Signs with `session`'s credentials.
+pub(crate) fn source_session(session: RefreshableSession) -> Arc<SourceProvider> {
+    Arc::new(move || {
+        let session = session.clone();
+        Box::pin(async move { session.credentials().await })
+    })
+}
+
+/// Signs with what `provider` returns; its errors and panics fail the
+/// refresh.
+pub(crate) fn source_provider<F, Fut>(provider: F) -> Arc<SourceProvider>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Credentials, BoxError>> + Send + 'static,
+{
+    Arc::new(move || {
+        let answer = guarded("source credentials provider", Box::pin(provider()));
+        Box::pin(async move {
+            answer
+                .await
+                .map(Arc::new)
+                .map_err(|e| Error::SourceProvider(HookError::new(e)))
+        })
+    })
 }
 
 /// Runs blocking user code on the runtime's blocking threads; a panic there

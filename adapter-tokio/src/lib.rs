@@ -55,9 +55,9 @@
 //!
 //! The session uses its executor only through [`Runtime`] (spawn a task,
 //! run blocking code, sleep) and sends requests through [`HttpTransport`].
-//! Both default to tokio and reqwest (feature `tokio-runtime`, on by
-//! default); set [`Builder::runtime`] and [`Builder::transport`] to run
-//! elsewhere.
+//! They default to tokio (feature `tokio-runtime`) and reqwest (feature
+//! `reqwest`, which implies `tokio-runtime`; on by default); set
+//! [`Builder::runtime`] and [`Builder::transport`] to run elsewhere.
 
 mod driver;
 mod hooks;
@@ -71,6 +71,7 @@ pub use refresh_session_core::engine::Metrics;
 pub use refresh_session_core::iot::{Iot, Pkcs11, TlsIdentity};
 #[cfg(feature = "mqtt")]
 pub use refresh_session_core::mqtt::Mqtt;
+pub use refresh_session_core::rejection::Rejection;
 pub use refresh_session_core::sts::{AssumeRole, CallerIdentity};
 pub use refresh_session_core::{ConfigError, Credentials, Error, Secret, SessionOptions, error};
 /// The MQTT client crate [`RefreshableSession::mqtt`] returns clients of.
@@ -81,7 +82,7 @@ pub use runtime::TokioRuntime;
 pub use runtime::{BoxFuture, Runtime};
 pub use session::{Builder, RefreshableSession};
 pub use transport::HttpTransport;
-#[cfg(feature = "tokio-runtime")]
+#[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
 
 /// Everything a session needs, in one import.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::{Engine, Metrics};
 use refresh_session_core::iot::{DeviceIdentity, Iot, TlsIdentity};
+use refresh_session_core::rejection::Rejection;
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
@@ -15,7 +16,7 @@ use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, new_engine};
 
 use crate::driver::Shared;
-use crate::hooks::{BoxError, CustomHook, Hooks, MfaHook, blocking};
+use crate::hooks::{self, BoxError, CustomHook, Hooks, MfaHook, blocking};
 use crate::runtime::Runtime;
 use crate::transport::HttpTransport;
 
@@ -110,6 +111,15 @@ impl RefreshableSession {
     #[inline]
     pub fn fresh_credentials(&self) -> Option<Arc<Credentials>> {
         self.handle.shared.fresh()
+    }
+
+    /// A service refused a request signed with `access_key_id` as stale
+    /// (see [`Rejection`]). Returns whether a retry would be signed with
+    /// other credentials: the session's have changed since, or the rejected
+    /// credential has expired, in which case it is dropped and a refresh
+    /// starts at once. Many rejections of one credential cost one refresh.
+    pub fn credentials_rejected(&self, access_key_id: &str, rejection: Rejection) -> bool {
+        self.handle.shared.rejected(access_key_id, rejection)
     }
 
     /// Who the session's credentials belong to (for an STS session, the
@@ -209,7 +219,21 @@ impl Builder {
 
     /// Signs the STS calls with `session`'s credentials: role chaining.
     pub fn source_session(mut self, session: &RefreshableSession) -> Self {
-        self.hooks.source = Some(session.clone());
+        self.hooks.source = Some(hooks::source_session(session.clone()));
+        self.config.use_source(SourceCredentials::External);
+        self
+    }
+
+    /// Signs the STS calls with the credentials the async `provider`
+    /// returns, asked on every refresh: a vault, a broker, or an AWS SDK
+    /// credentials provider (the smithy adapter's `assume_role` uses the
+    /// `SdkConfig`'s).
+    pub fn source_provider<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Credentials, BoxError>> + Send + 'static,
+    {
+        self.hooks.source = Some(hooks::source_provider(provider));
         self.config.use_source(SourceCredentials::External);
         self
     }
@@ -298,7 +322,7 @@ async fn open_device(runtime: &dyn Runtime, identity: DeviceIdentity) -> Result<
     Ok(opened?)
 }
 
-#[cfg(feature = "tokio-runtime")]
+#[cfg(feature = "reqwest")]
 fn default_transport(
     engine: &Engine,
     device: Option<&DeviceTls>,
@@ -314,14 +338,14 @@ fn default_transport(
         })
 }
 
-#[cfg(not(feature = "tokio-runtime"))]
+#[cfg(not(feature = "reqwest"))]
 fn default_transport(
     _: &Engine,
     _: Option<&DeviceTls>,
 ) -> Result<Arc<dyn HttpTransport>, ConfigError> {
     Err(ConfigError::new(
         "transport",
-        "set `.transport(..)`: the `tokio-runtime` feature that provides a default is off",
+        "set `.transport(..)`: the `reqwest` feature that provides a default is off",
     ))
 }
 

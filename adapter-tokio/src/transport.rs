@@ -37,10 +37,10 @@ impl<T: HttpTransport + ?Sized> HttpTransport for std::sync::Arc<T> {
     }
 }
 
-#[cfg(feature = "tokio-runtime")]
+#[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 
-#[cfg(feature = "tokio-runtime")]
+#[cfg(feature = "reqwest")]
 mod reqwest_transport {
     use std::error::Error as _;
     use std::sync::Arc;

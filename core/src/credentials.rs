@@ -72,6 +72,19 @@ impl Credentials {
     }
 }
 
+/// The AWS SDK for Rust's credentials, for a session that signs with
+/// credentials an SDK provider resolved.
+impl From<&aws_credential_types::Credentials> for Credentials {
+    fn from(sdk: &aws_credential_types::Credentials) -> Self {
+        Self::new(
+            sdk.access_key_id(),
+            Secret::new(sdk.secret_access_key().to_owned()),
+            sdk.session_token().map(|t| Secret::new(t.to_owned())),
+            sdk.expiry().map(OffsetDateTime::from),
+        )
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")

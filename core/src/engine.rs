@@ -36,6 +36,7 @@ use crate::fetch::{Answer, Context, Fetch, Need, Progress};
 use crate::iot::{DeviceIdentity, TlsIdentity};
 use crate::mqtt::{Mqtt, MqttPlan, SessionIdentity};
 use crate::policy::{Freshness, RefreshPolicy, Windows};
+use crate::rejection::Rejection;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::skew::ClockSkew;
@@ -283,6 +284,9 @@ pub struct Metrics {
     pub waits: u64,
     /// Requests and provider calls made on behalf of refreshes.
     pub upstream_calls: u64,
+    /// Credentials dropped because a service rejected them as stale
+    /// ([`Engine::credentials_rejected`]).
+    pub rejected: u64,
     /// The current credential's expiry.
     pub expiration: Option<OffsetDateTime>,
 }
@@ -294,6 +298,7 @@ enum Trigger {
     Advisory,
     Demand,
     Background,
+    Rejected,
 }
 
 struct Current {
@@ -496,6 +501,40 @@ impl Engine {
                 }
                 Access::Pending(id)
             }
+        }
+    }
+
+    /// A service refused a request signed with `access_key_id`, for
+    /// `rejection` (see [`crate::rejection`]). Returns whether a retry
+    /// would be signed with other credentials: when the session's
+    /// credential has changed since the request was signed, or when it is
+    /// the rejected one and has expired, in which case it is dropped, a
+    /// refresh starts and callers wait for it. Comparing the key makes many
+    /// requests rejected for one credential cost one refresh.
+    pub fn credentials_rejected(
+        &mut self,
+        now: OffsetDateTime,
+        access_key_id: &str,
+        rejection: Rejection,
+    ) -> bool {
+        let is_current = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.credentials.access_key_id() == access_key_id);
+        if !is_current {
+            return true;
+        }
+        match rejection {
+            Rejection::Expired => {
+                tracing::info!(target: "refresh_session", access_key_id, "credentials rejected as expired; refreshing");
+                self.current = None;
+                self.metrics.rejected += 1;
+                if self.in_flight.is_none() {
+                    self.start(self.aws_time(now), Trigger::Rejected);
+                }
+                true
+            }
+            Rejection::UnknownKey => false,
         }
     }
 

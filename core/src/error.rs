@@ -116,6 +116,10 @@ pub enum Error {
     /// SigV4 signing failed (for example a URI `aws-sigv4` cannot parse).
     #[error("signing the request failed: {0}")]
     Signing(String),
+    /// A source credentials provider (user code, or an AWS SDK credentials
+    /// provider) failed.
+    #[error("the source credentials provider failed: {0}")]
+    SourceProvider(HookError),
 }
 
 impl Error {
@@ -128,7 +132,7 @@ impl Error {
             Error::Transport(e) => e.is_retryable(),
             Error::InvalidResponse { status, .. } => *status >= 500,
             Error::Source(e) => e.is_retryable(),
-            Error::Provider(ProviderError::Failed(_)) => true,
+            Error::Provider(ProviderError::Failed(_)) | Error::SourceProvider(_) => true,
             _ => false,
         }
     }

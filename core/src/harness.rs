@@ -150,6 +150,15 @@ impl Sim {
         id
     }
 
+    /// A service rejected a request signed with `access_key_id`.
+    pub fn reject(&mut self, access_key_id: &str, rejection: crate::rejection::Rejection) -> bool {
+        let retry = self
+            .engine
+            .credentials_rejected(self.now, access_key_id, rejection);
+        self.collect();
+        retry
+    }
+
     /// How many pieces of work await an answer.
     pub fn pending(&self) -> usize {
         self.pending.len()

@@ -82,6 +82,7 @@ pub mod mqtt;
 pub mod policy;
 pub mod profile;
 mod query;
+pub mod rejection;
 pub mod retry;
 pub mod secret;
 pub mod sign;

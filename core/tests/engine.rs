@@ -7,6 +7,7 @@ use refresh_session_core::engine::{Access, Engine, Input, Output};
 use refresh_session_core::error::ErrorCode;
 use refresh_session_core::harness::{MFA_CODE, Reply, Sim, Work};
 use refresh_session_core::mfa::MfaError;
+use refresh_session_core::rejection::Rejection;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::AssumeRole;
 use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
@@ -132,6 +133,48 @@ fn mandatory_callers_wait_for_one_refresh_and_share_its_error() {
     // A new caller starts a new attempt at once: no backoff when callers wait.
     assert!(matches!(sim.call(), Access::Pending(_)));
     assert_eq!(sim.pending(), 1);
+}
+
+#[test]
+fn a_credential_rejected_as_expired_is_dropped_and_refreshed_once() {
+    let (mut sim, first) = warmed(sts());
+    let key = first.access_key_id().to_owned();
+    // Many requests signed with it come back rejected: one refresh.
+    for _ in 0..5 {
+        assert!(
+            sim.reject(&key, Rejection::Expired),
+            "a retry gets other credentials"
+        );
+    }
+    assert_eq!(sim.pending(), 1, "the refresh starts at once");
+    let Access::Pending(fetch) = sim.call() else {
+        panic!("the rejected credential must not be handed out again")
+    };
+    assert!(sim.answer(Reply::Credentials(HOUR)));
+    let second = ready(sim.recall(fetch));
+    assert_ne!(second, first);
+    // A late rejection of the old key changes nothing.
+    assert!(sim.reject(&key, Rejection::Expired));
+    assert_eq!(ready(sim.call()), second);
+    assert_eq!(sim.pending(), 0);
+    let metrics = sim.engine().metrics();
+    assert_eq!((metrics.rejected, metrics.refreshes), (1, 2));
+}
+
+#[test]
+fn an_unknown_key_rejection_of_the_current_credential_is_not_retried() {
+    let (mut sim, first) = warmed(sts());
+    assert!(!sim.reject(first.access_key_id(), Rejection::UnknownKey));
+    assert_eq!(ready(sim.call()), first);
+    assert_eq!(sim.pending(), 0);
+    // After a refresh, the old key's rejection is worth a retry.
+    sim.advance(secs(3000));
+    let Access::Pending(fetch) = sim.call() else {
+        panic!("mandatory window")
+    };
+    assert!(sim.answer(Reply::Credentials(HOUR)));
+    ready(sim.recall(fetch));
+    assert!(sim.reject(first.access_key_id(), Rejection::UnknownKey));
 }
 
 #[test]

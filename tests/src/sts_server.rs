@@ -37,6 +37,10 @@ struct Log {
     issued: Vec<IssuedCredential>,
     sessions: HashMap<String, String>,
     faults: VecDeque<Fault>,
+    /// Keys answered `ExpiredToken` before their expiry.
+    revoked: Vec<String>,
+    /// Requests refused because their key was revoked.
+    refused: usize,
 }
 
 /// Holds `AssumeRole` answers back until released, so tests can act while
@@ -118,6 +122,17 @@ impl LoopbackSts {
             .extend(std::iter::repeat_n(fault, times));
     }
 
+    /// Answers every later request signed with `access_key_id` with
+    /// `403 ExpiredToken`, as AWS does for a revoked session.
+    pub fn revoke(&self, access_key_id: &str) {
+        self.state.lock().revoked.push(access_key_id.to_owned());
+    }
+
+    /// How many requests were refused for a revoked key.
+    pub fn refused(&self) -> usize {
+        self.state.lock().refused
+    }
+
     /// Holds back `AssumeRole` answers (the requests are still logged when
     /// they arrive) until [`release`](Self::release).
     pub fn hold(&self) {
@@ -180,7 +195,7 @@ fn answer(request: &Request, state: &State) -> Reply {
         "AssumeRole" => state.lock().faults.pop_front(),
         _ => None,
     };
-    let good = match (action, authenticate(request, now)) {
+    let good = match (action, authenticate(request, now, state)) {
         // The web identity token, not a signature, proves the caller.
         ("AssumeRoleWithWebIdentity", _) => web_identity(&form, state.options.lifetime, now),
         (_, Ok(signer)) => respond(action, &form, &signer, state, now),
@@ -197,6 +212,7 @@ fn answer(request: &Request, state: &State) -> Reply {
 fn authenticate(
     request: &Request,
     now: OffsetDateTime,
+    state: &State,
 ) -> Result<String, Box<http::Response<Vec<u8>>>> {
     let signer = request
         .header("authorization")
@@ -209,6 +225,15 @@ fn authenticate(
                 "Request is missing Authentication Token",
             ))
         })?;
+    let mut log = state.lock();
+    if log.revoked.iter().any(|key| key == signer) {
+        log.refused += 1;
+        return Err(Box::new(error_response(
+            403,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        )));
+    }
     match request.header("x-amz-date").and_then(parse_amz_date) {
         Some(at) if (at - now).abs() <= SIGNING_TIME_LEEWAY => Ok(signer.to_owned()),
         _ => Err(Box::new(bad_date())),
