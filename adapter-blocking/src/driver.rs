@@ -12,9 +12,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
+use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output};
 use refresh_session_core::{Clock, ConfigError, Credentials, Error};
+use refresh_session_io::FreshCell;
 use time::OffsetDateTime;
 
 use crate::hooks::Hooks;
@@ -24,7 +24,7 @@ const THREAD_NAME: &str = "refresh-session";
 
 /// What the session handles and its driver threads share.
 pub(crate) struct Shared {
-    snapshot: ArcSwapOption<Snapshot>,
+    fresh: FreshCell,
     state: Mutex<State>,
     /// Wakes waiting callers: a refresh finished.
     finished: Condvar,
@@ -55,7 +55,7 @@ impl Shared {
         transport: Transport,
     ) -> Arc<Self> {
         Arc::new(Self {
-            snapshot: ArcSwapOption::empty(),
+            fresh: FreshCell::default(),
             eager: !engine.defers_refresh(),
             state: Mutex::new(State {
                 engine,
@@ -86,12 +86,10 @@ impl Shared {
     /// are fresh, else through the engine.
     #[inline]
     pub(crate) fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
-        if let Some(snapshot) = &*self.snapshot.load()
-            && let Some(credentials) = snapshot.fresh_at(self.clock.now())
-        {
-            return Ok(credentials.clone());
+        match self.fresh.fresh(&*self.clock) {
+            Some(credentials) => Ok(credentials),
+            None => self.wait(self.lock(), None),
         }
-        self.wait(self.lock(), None)
     }
 
     /// Starts the background thread and the first fetch of an eager
@@ -239,7 +237,7 @@ impl Shared {
             // A failed refresh may have corrected the clock skew, which
             // moves the snapshot's window too.
             Output::Refreshed { .. } | Output::RefreshFailed { .. } => {
-                self.snapshot.store(state.engine.snapshot().map(Arc::new));
+                self.fresh.publish(state.engine.snapshot());
                 self.finished.notify_all();
                 return state;
             }

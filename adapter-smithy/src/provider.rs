@@ -22,7 +22,7 @@ use crate::stale::StaleCredentials;
 pub struct SessionCredentialsProvider {
     session: RefreshableSession,
     /// The last credential handed out, converted once: a hit loads and
-    /// clones `Arc`s, without a lock and without copying the secret again.
+    /// clones an `Arc`, without a lock and without copying the secret again.
     converted: Arc<ArcSwapOption<(Arc<Credentials>, SdkCredentials)>>,
 }
 
@@ -53,8 +53,11 @@ impl SessionCredentialsProvider {
     }
 
     fn to_sdk(&self, credentials: Arc<Credentials>) -> SdkCredentials {
+        // Compared by key and expiry, not by pointer: threads get their own
+        // copies of one credential.
         if let Some(last) = &*self.converted.load()
-            && Arc::ptr_eq(&last.0, &credentials)
+            && last.0.access_key_id() == credentials.access_key_id()
+            && last.0.expiration() == credentials.expiration()
         {
             return last.1.clone();
         }

@@ -10,26 +10,26 @@
 //! waiting (its future dropped) leaves the refresh running for the others.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output, Snapshot};
+use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::sts::StsEndpoint;
 use refresh_session_core::{Clock, ConfigError, Credentials, Error};
+use refresh_session_io::FreshCell;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::hooks::Hooks;
-use crate::runtime::Runtime;
+use crate::runtime::{BoxFuture, Runtime};
 use crate::transport::HttpTransport;
 
 /// What the session handles and the refresh task share.
 pub(crate) struct Shared {
-    snapshot: ArcSwapOption<Snapshot>,
+    fresh: FreshCell,
     state: Mutex<State>,
     /// Wakes waiting callers: a refresh finished.
     finished: Notify,
@@ -67,7 +67,7 @@ impl Shared {
         runtime: Arc<dyn Runtime>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            snapshot: ArcSwapOption::empty(),
+            fresh: FreshCell::default(),
             eager: !engine.defers_refresh(),
             state: Mutex::new(State {
                 engine,
@@ -95,19 +95,20 @@ impl Shared {
         self.lock().engine.aws_time(now)
     }
 
-    /// Credentials valid now. Fresh and advisory paths complete without
-    /// awaiting anything.
-    pub(crate) async fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
+    /// Credentials valid now. Fresh and advisory paths complete on the
+    /// first poll.
+    #[inline]
+    pub(crate) fn credentials(self: &Arc<Self>) -> CredentialsFuture<'_> {
         match self.fresh() {
-            Some(credentials) => Ok(credentials),
-            None => self.wait(None).await,
+            Some(credentials) => CredentialsFuture::Fresh(Some(credentials)),
+            None => CredentialsFuture::Waiting(Box::pin(self.wait(None))),
         }
     }
 
     /// The cached credential while it is fresh: a lock-free load.
+    #[inline]
     pub(crate) fn fresh(&self) -> Option<Arc<Credentials>> {
-        let snapshot = self.snapshot.load();
-        snapshot.as_ref()?.fresh_at(self.clock.now()).cloned()
+        self.fresh.fresh(&*self.clock)
     }
 
     /// A service rejected `access_key_id`; see
@@ -125,7 +126,7 @@ impl Shared {
     /// Hands the engine's current credential to lock-free readers. Under
     /// the lock, so that an older snapshot never overwrites a newer one.
     fn publish(&self, state: &State) {
-        self.snapshot.store(state.engine.snapshot().map(Arc::new));
+        self.fresh.publish(state.engine.snapshot());
     }
 
     /// Starts the background task and the first fetch of an eager session,
@@ -316,6 +317,28 @@ impl Shared {
         };
         let now = self.now();
         self.lock().engine.handle_input(now, input);
+    }
+}
+
+/// The future of [`Shared::credentials`]: a plain value on the fresh path,
+/// so that a hit costs no state machine; the wait, boxed, otherwise.
+pub(crate) enum CredentialsFuture<'a> {
+    Fresh(Option<Arc<Credentials>>),
+    Waiting(BoxFuture<'a, Result<Arc<Credentials>, Error>>),
+}
+
+impl Future for CredentialsFuture<'_> {
+    type Output = Result<Arc<Credentials>, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Fresh(credentials) => match credentials.take() {
+                Some(credentials) => Poll::Ready(Ok(credentials)),
+                None => panic!("a credentials future was polled after it completed"),
+            },
+            Self::Waiting(wait) => wait.as_mut().poll(cx),
+        }
     }
 }
 

@@ -99,8 +99,8 @@ impl RefreshableSession {
     /// mandatory window has begun. Dropping the future does not cancel that
     /// refresh.
     #[inline]
-    pub async fn credentials(&self) -> Result<Arc<Credentials>, Error> {
-        self.handle.shared.credentials().await
+    pub fn credentials(&self) -> impl Future<Output = Result<Arc<Credentials>, Error>> + Send + '_ {
+        self.handle.shared.credentials()
     }
 
     /// The cached credential if it is fresh (before its advisory window),

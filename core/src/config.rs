@@ -53,6 +53,14 @@ pub struct SessionConfig {
 pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// The time for the lock-free fresh check, which may be a few
+    /// milliseconds behind: a fresh window ends minutes before expiry, and
+    /// a caller past it only goes to the engine a moment later. The system
+    /// clock answers from the kernel's coarse clock; by default, `now`.
+    fn now_coarse(&self) -> SystemTime {
+        self.now()
+    }
 }
 
 #[derive(Clone, Debug)]

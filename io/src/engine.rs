@@ -7,7 +7,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use refresh_session_core::engine::Engine;
 use refresh_session_core::profile::{self, ProfileFile};
@@ -24,6 +24,21 @@ impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    /// `CLOCK_REALTIME_COARSE`: the time of the last tick (at most a few
+    /// milliseconds old), read without the time counter, four times faster.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[inline]
+    fn now_coarse(&self) -> SystemTime {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+        match u64::try_from(now.tv_sec) {
+            Ok(secs) => {
+                SystemTime::UNIX_EPOCH + Duration::new(secs, now.tv_nsec.try_into().unwrap_or(0))
+            }
+            // Before 1970: the clock is wrong anyway; ask the precise one.
+            Err(_) => SystemTime::now(),
+        }
     }
 }
 
@@ -57,4 +72,19 @@ fn read_profile(path: &Path) -> Result<Option<ProfileFile>, ConfigError> {
     let text = String::from_utf8(bytes)
         .map_err(|_| ConfigError::new("profile_file", format!("{shown} is not UTF-8 text")))?;
     Ok(Some(ProfileFile { path: shown, text }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coarse_clock_is_at_most_a_few_ticks_behind() {
+        let clock = SystemClock;
+        let coarse = clock.now_coarse();
+        let precise = clock.now();
+        let behind = precise.duration_since(coarse).unwrap_or_default();
+        assert!(behind < Duration::from_millis(100), "{behind:?} behind");
+        assert!(coarse.duration_since(precise).unwrap_or_default() < Duration::from_millis(1));
+    }
 }

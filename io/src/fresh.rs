@@ -1,0 +1,139 @@
+//! The lock-free fresh path both adapters share: the engine's latest
+//! snapshot, read without a lock, and the credential handed out from one of
+//! a few copies so that callers on several cores do not all bump one
+//! reference count (one shared counter makes two threads eight times
+//! slower than one on this path; see `docs/benchmarks.md`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwapOption;
+use refresh_session_core::engine::Snapshot;
+use refresh_session_core::{Clock, Credentials};
+
+/// Copies of a credential per snapshot: enough that the threads of a busy
+/// service rarely share one, few enough that a fleet of sessions stays
+/// small (copies are made on first use, so one thread makes none).
+const MAX_COPIES: usize = 8;
+
+/// The snapshot and the copies of its credential.
+struct Published {
+    snapshot: Snapshot,
+    /// Copy `i` serves the threads whose [`lane`] is `i`; lane 0 hands out
+    /// the snapshot's own `Arc`.
+    copies: Box<[OnceLock<Arc<Credentials>>]>,
+}
+
+/// The credential callers may take without the engine.
+#[derive(Default)]
+pub struct FreshCell {
+    published: ArcSwapOption<Published>,
+}
+
+impl FreshCell {
+    /// Replaces what callers see; `None` sends every caller to the engine.
+    pub fn publish(&self, snapshot: Option<Snapshot>) {
+        let lanes = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_COPIES);
+        self.published.store(snapshot.map(|snapshot| {
+            Arc::new(Published {
+                snapshot,
+                copies: (1..lanes).map(|_| OnceLock::new()).collect(),
+            })
+        }));
+    }
+
+    /// The credential if it is fresh by `clock`'s coarse time: a load, a
+    /// comparison and a reference count on this thread's copy.
+    #[inline]
+    pub fn fresh(&self, clock: &dyn Clock) -> Option<Arc<Credentials>> {
+        let published = self.published.load();
+        let published = published.as_ref()?;
+        let credentials = published.snapshot.fresh_at(clock.now_coarse())?;
+        let copy = match lane() % (published.copies.len() + 1) {
+            0 => credentials,
+            i => published.copies[i - 1].get_or_init(|| Arc::new(Credentials::clone(credentials))),
+        };
+        Some(copy.clone())
+    }
+}
+
+/// This thread's lane: threads are numbered as they first take a
+/// credential, so that consecutive threads use different copies.
+#[inline]
+fn lane() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static LANE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    LANE.with(|lane| *lane)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use refresh_session_core::SessionConfig;
+    use refresh_session_core::custom::CustomCredentials;
+    use refresh_session_core::engine::{Access, Engine, Input, Output};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    struct Fixed(SystemTime);
+
+    impl Clock for Fixed {
+        fn now(&self) -> SystemTime {
+            self.0
+        }
+    }
+
+    /// An engine holding a one-hour credential fetched at `start`.
+    fn warmed(start: OffsetDateTime) -> Engine {
+        let mut engine = Engine::new(SessionConfig::custom(), &|_| None, start, 1).expect("valid");
+        let Access::Pending(_) = engine.poll_access(start, None) else {
+            panic!("nothing cached yet")
+        };
+        let Some(Output::CallProvider { fetch }) = engine.poll_output() else {
+            panic!("the provider is asked")
+        };
+        let answer = CustomCredentials::new()
+            .access_key_id("ASIACELL")
+            .secret_access_key("secret")
+            .expiration(start + Duration::from_secs(3600));
+        engine.handle_input(
+            start,
+            Input::Provided {
+                fetch,
+                result: Ok(answer),
+            },
+        );
+        engine
+    }
+
+    #[test]
+    fn threads_get_the_fresh_credential_and_nothing_after_its_window() {
+        let start = OffsetDateTime::now_utc();
+        let cell = FreshCell::default();
+        let clock = Fixed(start.into());
+        assert!(cell.fresh(&clock).is_none(), "nothing published yet");
+        cell.publish(warmed(start).snapshot());
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..2 * MAX_COPIES)
+                .map(|_| scope.spawn(|| cell.fresh(&clock).map(|c| c.access_key_id().to_owned())))
+                .collect();
+            threads
+                .into_iter()
+                .filter_map(|t| t.join().expect("no panic"))
+                .collect()
+        });
+        assert_eq!(keys.len(), 2 * MAX_COPIES);
+        assert!(keys.iter().all(|k| k == "ASIACELL"));
+        // An hour-long credential is fresh for 45 minutes.
+        let late = Fixed((start + Duration::from_secs(45 * 60)).into());
+        assert!(cell.fresh(&late).is_none());
+        cell.publish(None);
+        assert!(cell.fresh(&clock).is_none());
+    }
+}
