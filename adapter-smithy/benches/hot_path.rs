@@ -7,27 +7,23 @@
 //! provider), and a bare `ArcSwap` load of an `Arc` as the floor. Then the
 //! blocking session and the SDK's cache on two threads at once.
 
-use std::future::Future;
-use std::pin::pin;
+mod support;
+
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_async::rt::sleep::TokioSleep;
-use aws_smithy_async::time::SystemTimeSource;
 use aws_smithy_runtime::client::identity::IdentityCache;
 use aws_smithy_runtime_api::client::identity::{
     ResolveCachedIdentity, SharedIdentityCache, SharedIdentityResolver,
 };
-use aws_smithy_runtime_api::client::runtime_components::{
-    RuntimeComponents, RuntimeComponentsBuilder,
-};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use criterion::{Criterion, criterion_group, criterion_main};
 use refresh_session_smithy::SessionCredentialsProvider;
 use refresh_session_tokio::CustomCredentials;
+use support::{ready, sdk_components};
 use time::OffsetDateTime;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -39,18 +35,6 @@ fn hour_long() -> CustomCredentials {
         .secret_access_key("bench-secret")
         .session_token("bench-token")
         .expiration(OffsetDateTime::now_utc() + HOUR)
-}
-
-/// The output of a future that must be ready on its first poll.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a hit must not wait"),
-    }
 }
 
 fn blocking_session() -> refresh_session_blocking::RefreshableSession {
@@ -94,11 +78,7 @@ impl SdkCache {
         let cache = Self {
             cache: IdentityCache::lazy().build(),
             resolver: SharedIdentityResolver::new(SharedCredentialsProvider::new(credentials)),
-            components: RuntimeComponentsBuilder::for_tests()
-                .with_time_source(Some(SystemTimeSource::new()))
-                .with_sleep_impl(Some(TokioSleep::new()))
-                .build()
-                .expect("test components"),
+            components: sdk_components(),
             config: ConfigBag::base(),
         };
         runtime.block_on(cache.hit());

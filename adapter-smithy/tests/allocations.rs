@@ -65,7 +65,9 @@ fn hits_allocate_nothing() {
             .await
             .expect("a session")
     });
-    runtime.block_on(session.credentials()).expect("first fetch");
+    runtime
+        .block_on(session.credentials())
+        .expect("first fetch");
     blocking.credentials().expect("first fetch");
     let provider = SessionCredentialsProvider::new(session.clone());
 
@@ -84,7 +86,10 @@ fn hits_allocate_nothing() {
         ),
     ];
     for (path, allocations) in counted {
-        assert_eq!(allocations, 0, "{path}: {allocations} allocations in {HITS} hits");
+        assert_eq!(
+            allocations, 0,
+            "{path}: {allocations} allocations in {HITS} hits"
+        );
     }
     // The counter counts: a miss of the SDK conversion allocates.
     let before = allocations();
