@@ -60,11 +60,13 @@
 //! [`Builder::runtime`] and [`Builder::transport`] to run elsewhere.
 
 mod driver;
+mod fleet;
 mod hooks;
 mod runtime;
 mod session;
 mod transport;
 
+pub use fleet::{FleetBuilder, FleetKey, SessionFleet};
 pub use hooks::BoxError;
 pub use refresh_session_core::custom::CustomCredentials;
 pub use refresh_session_core::engine::Metrics;

@@ -4,8 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::custom::CustomCredentials;
-use refresh_session_core::engine::{Engine, Metrics};
+use refresh_session_core::engine::Metrics;
 use refresh_session_core::iot::{DeviceIdentity, Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::sign::sign_request;
@@ -170,9 +171,9 @@ impl fmt::Debug for RefreshableSession {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
     config: SessionConfig,
-    hooks: Hooks,
-    runtime: Option<Arc<dyn Runtime>>,
-    transport: Option<Arc<dyn HttpTransport>>,
+    pub(crate) hooks: Hooks,
+    pub(crate) runtime: Option<Arc<dyn Runtime>>,
+    pub(crate) transport: Option<Arc<dyn HttpTransport>>,
 }
 
 impl SessionOptions for Builder {
@@ -182,7 +183,7 @@ impl SessionOptions for Builder {
 }
 
 impl Builder {
-    fn new(config: SessionConfig) -> Self {
+    pub(crate) fn new(config: SessionConfig) -> Self {
         Self {
             config,
             hooks: Hooks::default(),
@@ -275,7 +276,7 @@ impl Builder {
         };
         let transport = match self.transport {
             Some(transport) => transport,
-            None => default_transport(&engine, device.as_ref())?,
+            None => default_transport(engine.http_timeouts(), device.as_ref())?,
         };
         let shared = Shared::new(engine, clock, self.hooks, transport, runtime);
         let session = RefreshableSession {
@@ -293,7 +294,7 @@ impl Builder {
 }
 
 #[cfg(feature = "tokio-runtime")]
-fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
+pub(crate) fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
     match crate::runtime::TokioRuntime::current() {
         Some(runtime) => Ok(Arc::new(runtime)),
         None => Err(ConfigError::new(
@@ -304,7 +305,7 @@ fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
 }
 
 #[cfg(not(feature = "tokio-runtime"))]
-fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
+pub(crate) fn default_runtime() -> Result<Arc<dyn Runtime>, ConfigError> {
     Err(ConfigError::new(
         "runtime",
         "set `.runtime(..)`: the `tokio-runtime` feature that provides a default is off",
@@ -323,12 +324,12 @@ async fn open_device(runtime: &dyn Runtime, identity: DeviceIdentity) -> Result<
 }
 
 #[cfg(feature = "reqwest")]
-fn default_transport(
-    engine: &Engine,
+pub(crate) fn default_transport(
+    timeouts: HttpTimeouts,
     device: Option<&DeviceTls>,
 ) -> Result<Arc<dyn HttpTransport>, ConfigError> {
     let device = device.map(|d| d.config().clone());
-    crate::transport::ReqwestTransport::new(engine.http_timeouts(), device)
+    crate::transport::ReqwestTransport::new(timeouts, device)
         .map(|transport| Arc::new(transport) as Arc<dyn HttpTransport>)
         .map_err(|e| {
             ConfigError::new(
@@ -339,8 +340,8 @@ fn default_transport(
 }
 
 #[cfg(not(feature = "reqwest"))]
-fn default_transport(
-    _: &Engine,
+pub(crate) fn default_transport(
+    _: HttpTimeouts,
     _: Option<&DeviceTls>,
 ) -> Result<Arc<dyn HttpTransport>, ConfigError> {
     Err(ConfigError::new(

@@ -94,6 +94,20 @@ impl SessionConfig {
         Self::with_method(MethodConfig::Chain)
     }
 
+    /// These options for an `AssumeRole` session of `params`: what a fleet
+    /// of sessions builds its members from.
+    pub fn for_role(&self, params: AssumeRole) -> Self {
+        Self {
+            method: MethodConfig::AssumeRole(Box::new(params)),
+            ..self.clone()
+        }
+    }
+
+    /// The HTTP timeouts set.
+    pub fn http_timeouts(&self) -> HttpTimeouts {
+        self.http
+    }
+
     fn with_method(method: MethodConfig) -> Self {
         Self {
             method,

@@ -266,6 +266,12 @@ impl Snapshot {
         }
     }
 
+    /// When the fresh window ends on the local clock; `None` for
+    /// credentials that never go stale.
+    pub fn fresh_until(&self) -> Option<SystemTime> {
+        self.fresh_until
+    }
+
     /// The credentials, fresh or not.
     pub fn credentials(&self) -> &Arc<Credentials> {
         &self.credentials
@@ -540,7 +546,13 @@ impl Engine {
 
     /// The next piece of work or news for the driver.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let output = self.outputs.pop_front();
+        if self.outputs.is_empty() {
+            // Outputs come a few per refresh; an idle session of a fleet
+            // should not keep a kilobyte of queue for them.
+            self.outputs = VecDeque::new();
+        }
+        output
     }
 
     /// Whether [`poll_output`](Self::poll_output) has something, so a

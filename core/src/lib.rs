@@ -79,6 +79,7 @@ pub mod iot;
 mod json;
 pub mod mfa;
 pub mod mqtt;
+pub mod pace;
 pub mod policy;
 pub mod profile;
 mod query;

@@ -1,0 +1,215 @@
+//! A fleet of async sessions against the loopback STS: one session per
+//! key built on first use, STS calls bounded in number at once and paced,
+//! idle members dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use refresh_session_core::config::HttpTimeouts;
+use refresh_session_core::error::TransportError;
+use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
+use refresh_session_tokio::prelude::*;
+use refresh_session_tokio::{
+    BoxFuture, FleetBuilder, FleetKey, HttpTransport, ReqwestTransport, SessionFleet, TlsIdentity,
+};
+
+const ACCOUNTS: [&str; 6] = [
+    "111111111111",
+    "222222222222",
+    "333333333333",
+    "444444444444",
+    "555555555555",
+    "666666666666",
+];
+
+fn sts(delay: Duration) -> LoopbackSts {
+    LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(3600),
+        delay,
+    })
+}
+
+fn fleet(sts: &LoopbackSts) -> FleetBuilder {
+    SessionFleet::builder()
+        .region("us-east-1")
+        .endpoint_url(sts.url())
+        .source_credentials(Credentials::new("AKIDFLEET", "fleet-secret", None, None))
+}
+
+fn key(account: &str) -> FleetKey {
+    FleetKey::new(format!("arn:aws:iam::{account}:role/worker")).session_name("fleet")
+}
+
+/// Reqwest, counting the requests in flight at once.
+struct Counting {
+    inner: ReqwestTransport,
+    in_flight: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl HttpTransport for Counting {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        tls: TlsIdentity,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        Box::pin(async move {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            let answer = self.inner.send(request, tls).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            answer
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_per_key_built_on_first_use() {
+    let sts = sts(Duration::ZERO);
+    let fleet = fleet(&sts).build().expect("valid");
+    let calls = (0..5).flat_map(|_| {
+        ACCOUNTS[..3].iter().map(|account| {
+            let fleet = fleet.clone();
+            tokio::spawn(async move { fleet.credentials(&key(account)).await })
+        })
+    });
+    let handles: Vec<_> = calls.collect();
+    for handle in handles {
+        handle.await.expect("a task").expect("credentials");
+    }
+    assert_eq!(fleet.len(), 3);
+    assert_eq!(sts.assume_role_calls(), 3, "one AssumeRole per key");
+    let mut roles: Vec<String> = sts
+        .requests()
+        .iter()
+        .filter_map(|form| form.get("RoleArn").cloned())
+        .collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        ACCOUNTS[..3]
+            .iter()
+            .map(|a| format!("arn:aws:iam::{a}:role/worker"))
+            .collect::<Vec<_>>()
+    );
+    // The external id and region are part of the key.
+    let other = key(ACCOUNTS[0]).external_id("tenant-7");
+    fleet.credentials(&other).await.expect("credentials");
+    let form = sts.requests().pop().expect("a request");
+    assert_eq!(form.get("ExternalId").map(String::as_str), Some("tenant-7"));
+    fleet
+        .credentials(&key(ACCOUNTS[0]).region("eu-west-1"))
+        .await
+        .expect("credentials");
+    assert_eq!((fleet.len(), sts.assume_role_calls()), (5, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sts_calls_in_flight_are_bounded() {
+    let sts = sts(Duration::from_millis(300));
+    let (in_flight, most) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    let transport = Counting {
+        inner: ReqwestTransport::new(HttpTimeouts::default(), None).expect("a client"),
+        in_flight,
+        most: most.clone(),
+    };
+    let fleet = fleet(&sts)
+        .transport(transport)
+        .max_concurrent_refreshes(2)
+        .build()
+        .expect("valid");
+    let handles: Vec<_> = ACCOUNTS
+        .iter()
+        .map(|account| {
+            let fleet = fleet.clone();
+            tokio::spawn(async move { fleet.credentials(&key(account)).await })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("a task").expect("credentials");
+    }
+    assert_eq!(sts.assume_role_calls(), 6);
+    assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sts_calls_are_paced() {
+    let sts = sts(Duration::ZERO);
+    let fleet = fleet(&sts)
+        .max_concurrent_refreshes(1)
+        .max_refreshes_per_second(4.0)
+        .build()
+        .expect("valid");
+    let handles: Vec<_> = ACCOUNTS[..4]
+        .iter()
+        .map(|account| {
+            let fleet = fleet.clone();
+            tokio::spawn(async move { fleet.credentials(&key(account)).await })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("a task").expect("credentials");
+    }
+    let issued = sts.issued();
+    assert_eq!(issued.len(), 4);
+    for pair in issued.windows(2) {
+        let gap = pair[1].issued_at - pair[0].issued_at;
+        // 250 ms apart at four per second; the margin is the loopback's.
+        assert!(gap >= Duration::from_millis(200), "calls {gap} apart");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_members_are_dropped_and_rebuilt_on_next_use() {
+    let sts = sts(Duration::ZERO);
+    let fleet = fleet(&sts)
+        .idle_timeout(Duration::from_secs(1))
+        .build()
+        .expect("valid");
+    let session = fleet.session(&key(ACCOUNTS[0])).await.expect("a session");
+    fleet
+        .credentials(&key(ACCOUNTS[1]))
+        .await
+        .expect("credentials");
+    assert_eq!(fleet.evict_idle(), 0, "both were just used");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    fleet
+        .credentials(&key(ACCOUNTS[1]))
+        .await
+        .expect("credentials");
+    assert_eq!(
+        fleet.len(),
+        1,
+        "the idle member went while the fleet was used"
+    );
+    // A clone held outside the fleet keeps working.
+    session.credentials().await.expect("credentials");
+    fleet
+        .credentials(&key(ACCOUNTS[0]))
+        .await
+        .expect("credentials");
+    assert_eq!(sts.assume_role_calls(), 3, "rebuilt on its next use");
+}
+
+#[test]
+fn nonsense_fleet_options_name_their_field() {
+    let cases = [
+        (
+            SessionFleet::builder().max_concurrent_refreshes(0),
+            "max_concurrent_refreshes",
+        ),
+        (
+            SessionFleet::builder().max_refreshes_per_second(0.0),
+            "max_refreshes_per_second",
+        ),
+        (
+            SessionFleet::builder().idle_timeout(Duration::ZERO),
+            "idle_timeout",
+        ),
+    ];
+    for (builder, field) in cases {
+        let error = builder.build().expect_err("refused");
+        assert!(error.to_string().contains(field), "{error}");
+    }
+}
