@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_sts::config::{BehaviorVersion, IdentityCache};
+use aws_smithy_async::time::TimeSource;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -192,4 +193,42 @@ async fn an_expired_token_answer_is_retried_once_with_a_refreshed_credential() {
     assert_eq!(client.assume_role_calls(), 2);
     assert_eq!(sts_server.refused(), 2, "one refusal per client");
     assert_eq!(provider.session().metrics().rejected, 1);
+}
+
+/// A clock an hour slow.
+#[derive(Debug)]
+struct HourSlow;
+
+impl TimeSource for HourSlow {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() - Duration::from_secs(3600)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_reads_the_sdk_config_time_source() {
+    let sts_server = LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(3600),
+        delay: Duration::ZERO,
+    });
+    let client = CountingClient::new();
+    let base_credentials =
+        aws_credential_types::Credentials::new("AKIDBASE", "base-secret", None, None, "test");
+    let base = base_config(&sts_server.url(), base_credentials, &client)
+        .into_builder()
+        .time_source(HourSlow)
+        .build();
+    let session = refresh_session_smithy::assume_role(
+        &base,
+        AssumeRole::new("arn:aws:iam::123456789012:role/loopback").role_session_name("clock"),
+    )
+    .expect("the SDK's HTTP client is usable")
+    .build()
+    .await
+    .expect("a session");
+    session.credentials().await.expect("credentials");
+    // Signed an hour in the past by the config's clock, the first call is
+    // refused; the session learns AWS's time from the answer and retries.
+    assert_eq!(sts_server.requests().len(), 2);
+    assert_eq!(sts_server.assume_role_calls(), 1);
 }

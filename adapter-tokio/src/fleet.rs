@@ -24,7 +24,7 @@ use refresh_session_io::SystemClock;
 use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::hooks::{self, BoxError, Hooks};
+use crate::hooks::Hooks;
 use crate::runtime::{BoxFuture, Runtime};
 use crate::session::{Builder, RefreshableSession};
 use crate::transport::HttpTransport;
@@ -91,7 +91,7 @@ struct Inner {
     template: SessionConfig,
     hooks: Hooks,
     transport: Arc<dyn HttpTransport>,
-    runtime: Option<Arc<dyn Runtime>>,
+    runtime: Arc<dyn Runtime>,
     idle_timeout: Duration,
     started: Instant,
     last_sweep: AtomicU64,
@@ -108,10 +108,7 @@ impl SessionFleet {
     /// member.
     pub fn builder() -> FleetBuilder {
         FleetBuilder {
-            template: SessionConfig::custom(),
-            hooks: Hooks::default(),
-            transport: None,
-            runtime: None,
+            template: Builder::new(SessionConfig::custom()),
             max_concurrent: 16,
             max_per_second: None,
             idle_timeout: Duration::from_secs(3600),
@@ -195,7 +192,7 @@ impl SessionFleet {
         let mut builder = Builder::new(config);
         builder.hooks = self.inner.hooks.clone();
         builder.transport = Some(self.inner.transport.clone());
-        builder.runtime = self.inner.runtime.clone();
+        builder.runtime = Some(self.inner.runtime.clone());
         builder.build().await
     }
 
@@ -230,13 +227,13 @@ impl fmt::Debug for SessionFleet {
 }
 
 /// Builds a [`SessionFleet`]. The shared options (region, timeouts,
-/// source credentials, ...) come from [`SessionOptions`].
+/// source credentials, ...) come from [`SessionOptions`]; the source
+/// provider, transport and runtime from the session builder they are
+/// given to, [`sessions`](Self::sessions).
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct FleetBuilder {
-    template: SessionConfig,
-    hooks: Hooks,
-    transport: Option<Arc<dyn HttpTransport>>,
-    runtime: Option<Arc<dyn Runtime>>,
+    /// What every member's builder starts from.
+    template: Builder,
     max_concurrent: usize,
     max_per_second: Option<f64>,
     idle_timeout: Duration,
@@ -244,7 +241,7 @@ pub struct FleetBuilder {
 
 impl SessionOptions for FleetBuilder {
     fn session_config(&mut self) -> &mut SessionConfig {
-        &mut self.template
+        self.template.session_config()
     }
 }
 
@@ -272,28 +269,19 @@ impl FleetBuilder {
         self
     }
 
-    /// Signs every member's STS calls with what the async `provider`
-    /// returns (see [`Builder::source_provider`]).
-    pub fn source_provider<F, Fut>(mut self, provider: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Credentials, BoxError>> + Send + 'static,
-    {
-        self.hooks.source = Some(hooks::source_provider(provider));
-        self.template
-            .use_source(refresh_session_core::source::SourceCredentials::External);
-        self
-    }
-
-    /// The HTTP client every member sends through instead of reqwest.
-    pub fn transport(mut self, transport: impl HttpTransport) -> Self {
-        self.transport = Some(Arc::new(transport));
-        self
-    }
-
-    /// The executor members run on instead of the current tokio runtime.
-    pub fn runtime(mut self, runtime: impl Runtime) -> Self {
-        self.runtime = Some(Arc::new(runtime));
+    /// Sets what the members' session builder offers beyond the shared
+    /// options: `source_provider`, `source_session`, `transport` (the
+    /// client every member sends through), `runtime`.
+    ///
+    /// ```no_run
+    /// # use refresh_session_tokio::{SessionFleet, Credentials};
+    /// let fleet = SessionFleet::builder()
+    ///     .sessions(|members| members.source_provider(|| async {
+    ///         Ok(Credentials::new("AKIDEXAMPLE", "secret", None, None))
+    ///     }));
+    /// ```
+    pub fn sessions(mut self, configure: impl FnOnce(Builder) -> Builder) -> Self {
+        self.template = configure(self.template);
         self
     }
 
@@ -315,15 +303,21 @@ impl FleetBuilder {
             .max_per_second
             .map(|rate| Pacer::new(rate, 1))
             .transpose()?;
-        let runtime = match self.runtime {
+        let Builder {
+            config,
+            hooks,
+            runtime,
+            transport,
+        } = self.template;
+        let runtime = match runtime {
             Some(runtime) => runtime,
             None => crate::session::default_runtime()?,
         };
-        let inner = match self.transport {
+        let inner = match transport {
             Some(transport) => transport,
-            None => crate::session::default_transport(self.template.http_timeouts(), None)?,
+            None => crate::session::default_transport(config.http_timeouts(), None)?,
         };
-        let clock = SessionConfig::clock(&self.template).unwrap_or_else(|| Arc::new(SystemClock));
+        let clock = SessionConfig::clock(&config).unwrap_or_else(|| Arc::new(SystemClock));
         let transport = Arc::new(Paced {
             inner,
             in_flight: Semaphore::new(self.max_concurrent),
@@ -334,10 +328,10 @@ impl FleetBuilder {
         Ok(SessionFleet {
             inner: Arc::new(Inner {
                 members: RwLock::default(),
-                template: self.template,
-                hooks: self.hooks,
+                template: config,
+                hooks,
                 transport,
-                runtime: Some(runtime),
+                runtime,
                 idle_timeout: self.idle_timeout,
                 started: Instant::now(),
                 last_sweep: AtomicU64::new(0),

@@ -170,7 +170,7 @@ impl fmt::Debug for RefreshableSession {
 /// `defer_refresh`, MFA command, ...) come from [`SessionOptions`].
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
-    config: SessionConfig,
+    pub(crate) config: SessionConfig,
     pub(crate) hooks: Hooks,
     pub(crate) runtime: Option<Arc<dyn Runtime>>,
     pub(crate) transport: Option<Arc<dyn HttpTransport>>,

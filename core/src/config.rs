@@ -54,10 +54,13 @@ pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 
-    /// The time for the lock-free fresh check, which may be a few
-    /// milliseconds behind: a fresh window ends minutes before expiry, and
-    /// a caller past it only goes to the engine a moment later. The system
-    /// clock answers from the kernel's coarse clock; by default, `now`.
+    /// A time not before now and at most a few milliseconds after it, for
+    /// the lock-free fresh check: a credential counts as fresh only while
+    /// this is inside its fresh window, so the check never says fresh when
+    /// `now` would not (callers within those milliseconds of the window's
+    /// end ask the engine, which reads `now`). The system clock answers
+    /// from the kernel's coarse clock, which is cheaper to read; by
+    /// default, `now`.
     fn now_coarse(&self) -> SystemTime {
         self.now()
     }

@@ -6,7 +6,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use refresh_session_core::engine::Engine;
@@ -26,18 +26,26 @@ impl Clock for SystemClock {
         SystemTime::now()
     }
 
-    /// `CLOCK_REALTIME_COARSE`: the time of the last tick (at most a few
-    /// milliseconds old), read without the time counter, four times faster.
+    /// `CLOCK_REALTIME_COARSE`, the time of the last tick, plus two ticks:
+    /// an upper bound of the time, read without the time counter (7 ns
+    /// instead of 32 ns here).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[inline]
     fn now_coarse(&self) -> SystemTime {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-        match u64::try_from(now.tv_sec) {
-            Ok(secs) => {
-                SystemTime::UNIX_EPOCH + Duration::new(secs, now.tv_nsec.try_into().unwrap_or(0))
-            }
+        use rustix::time::{ClockId, clock_gettime};
+        static MARGIN: OnceLock<Duration> = OnceLock::new();
+        let margin = MARGIN.get_or_init(|| {
+            let tick = rustix::time::clock_getres(ClockId::RealtimeCoarse);
+            2 * Duration::new(
+                u64::try_from(tick.tv_sec).unwrap_or(0),
+                u32::try_from(tick.tv_nsec).unwrap_or(0),
+            )
+        });
+        let now = clock_gettime(ClockId::RealtimeCoarse);
+        match (u64::try_from(now.tv_sec), u32::try_from(now.tv_nsec)) {
+            (Ok(secs), Ok(nanos)) => SystemTime::UNIX_EPOCH + Duration::new(secs, nanos) + *margin,
             // Before 1970: the clock is wrong anyway; ask the precise one.
-            Err(_) => SystemTime::now(),
+            _ => SystemTime::now(),
         }
     }
 }
@@ -79,12 +87,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_coarse_clock_is_at_most_a_few_ticks_behind() {
+    fn the_coarse_clock_is_never_behind_and_at_most_a_few_ticks_ahead() {
         let clock = SystemClock;
-        let coarse = clock.now_coarse();
-        let precise = clock.now();
-        let behind = precise.duration_since(coarse).unwrap_or_default();
-        assert!(behind < Duration::from_millis(100), "{behind:?} behind");
-        assert!(coarse.duration_since(precise).unwrap_or_default() < Duration::from_millis(1));
+        for _ in 0..10_000 {
+            let precise = clock.now();
+            let coarse = clock.now_coarse();
+            assert!(coarse >= precise, "{precise:?} read as {coarse:?}");
+            let ahead = coarse.duration_since(precise).unwrap_or_default();
+            assert!(ahead < Duration::from_millis(100), "{ahead:?} ahead");
+        }
     }
 }

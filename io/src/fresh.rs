@@ -33,18 +33,16 @@ pub struct FreshCell {
 impl FreshCell {
     /// Replaces what callers see; `None` sends every caller to the engine.
     pub fn publish(&self, snapshot: Option<Snapshot>) {
-        let lanes = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_COPIES);
         self.published.store(snapshot.map(|snapshot| {
             Arc::new(Published {
                 snapshot,
-                copies: (1..lanes).map(|_| OnceLock::new()).collect(),
+                copies: (1..lanes()).map(|_| OnceLock::new()).collect(),
             })
         }));
     }
 
-    /// The credential if it is fresh by `clock`'s coarse time: a load, a
+    /// The credential if it is fresh by `clock`'s coarse time (an upper
+    /// bound of the time, so never fresher than it is): a load, a
     /// comparison and a reference count on this thread's copy.
     #[inline]
     pub fn fresh(&self, clock: &dyn Clock) -> Option<Arc<Credentials>> {
@@ -57,6 +55,17 @@ impl FreshCell {
         };
         Some(copy.clone())
     }
+}
+
+/// How many copies of a credential: the cores, at most [`MAX_COPIES`].
+/// Asked once: the answer reads cgroup files.
+fn lanes() -> usize {
+    static LANES: OnceLock<usize> = OnceLock::new();
+    *LANES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_COPIES)
+    })
 }
 
 /// This thread's lane: threads are numbered as they first take a

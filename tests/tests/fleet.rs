@@ -115,7 +115,7 @@ async fn sts_calls_in_flight_are_bounded() {
         most: most.clone(),
     };
     let fleet = fleet(&sts)
-        .transport(transport)
+        .sessions(|members| members.transport(transport))
         .max_concurrent_refreshes(2)
         .build()
         .expect("valid");
