@@ -237,7 +237,7 @@ impl Shared {
             // A failed refresh may have corrected the clock skew, which
             // moves the snapshot's window too.
             Output::Refreshed { .. } | Output::RefreshFailed { .. } => {
-                self.fresh.publish(state.engine.snapshot());
+                self.fresh.publish(state.engine.snapshot(), &*self.clock);
                 self.finished.notify_all();
                 return state;
             }

@@ -157,6 +157,7 @@ fn on_threads(
 fn two_threads(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let blocking = blocking_session();
+    let session = tokio_session(&runtime);
     let sdk = Arc::new(SdkCache::new(&runtime));
 
     let mut group = c.benchmark_group("hot_path_threads");
@@ -165,6 +166,13 @@ fn two_threads(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 on_threads(&runtime, threads, iters, &|| {
                     std::hint::black_box(blocking.credentials().expect("fresh"));
+                })
+            })
+        });
+        group.bench_function(format!("tokio credentials() x{threads}"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(&runtime, threads, iters, &|| {
+                    std::hint::black_box(ready(session.credentials()).expect("fresh"));
                 })
             })
         });

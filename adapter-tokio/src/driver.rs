@@ -126,7 +126,7 @@ impl Shared {
     /// Hands the engine's current credential to lock-free readers. Under
     /// the lock, so that an older snapshot never overwrites a newer one.
     fn publish(&self, state: &State) {
-        self.fresh.publish(state.engine.snapshot());
+        self.fresh.publish(state.engine.snapshot(), &*self.clock);
     }
 
     /// Starts the background task and the first fetch of an eager session,

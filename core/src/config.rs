@@ -54,15 +54,19 @@ pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 
-    /// A time not before now and at most a few milliseconds after it, for
-    /// the lock-free fresh check: a credential counts as fresh only while
-    /// this is inside its fresh window, so the check never says fresh when
-    /// `now` would not (callers within those milliseconds of the window's
-    /// end ask the engine, which reads `now`). The system clock answers
-    /// from the kernel's coarse clock, which is cheaper to read; by
-    /// default, `now`.
+    /// The time read cheaply, for the lock-free fresh check: at most
+    /// [`coarse_lag`](Self::coarse_lag) behind `now`. The system clock
+    /// reads the kernel's coarse clock; by default, `now`.
     fn now_coarse(&self) -> SystemTime {
         self.now()
+    }
+
+    /// How far [`now_coarse`](Self::now_coarse) may be behind `now`. The
+    /// fresh check ends a credential's window this much early, so that it
+    /// never says fresh when `now` would not (callers in those last
+    /// milliseconds ask the engine, which reads `now`).
+    fn coarse_lag(&self) -> Duration {
+        Duration::ZERO
     }
 }
 

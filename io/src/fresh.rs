@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use refresh_session_core::engine::Snapshot;
@@ -19,6 +20,9 @@ const MAX_COPIES: usize = 8;
 /// The snapshot and the copies of its credential.
 struct Published {
     snapshot: Snapshot,
+    /// The end of the fresh window less the clock's coarse lag; `None`
+    /// for credentials that never go stale.
+    fresh_until: Option<SystemTime>,
     /// Copy `i` serves the threads whose [`lane`] is `i`; lane 0 hands out
     /// the snapshot's own `Arc`.
     copies: Box<[OnceLock<Arc<Credentials>>]>,
@@ -32,23 +36,36 @@ pub struct FreshCell {
 
 impl FreshCell {
     /// Replaces what callers see; `None` sends every caller to the engine.
-    pub fn publish(&self, snapshot: Option<Snapshot>) {
+    /// `clock` is the one [`fresh`](Self::fresh) will be given.
+    pub fn publish(&self, snapshot: Option<Snapshot>, clock: &dyn Clock) {
         self.published.store(snapshot.map(|snapshot| {
+            let fresh_until = snapshot.fresh_until().map(|until| {
+                until
+                    .checked_sub(clock.coarse_lag())
+                    .unwrap_or(SystemTime::UNIX_EPOCH)
+            });
             Arc::new(Published {
                 snapshot,
+                fresh_until,
                 copies: (1..lanes()).map(|_| OnceLock::new()).collect(),
             })
         }));
     }
 
-    /// The credential if it is fresh by `clock`'s coarse time (an upper
-    /// bound of the time, so never fresher than it is): a load, a
-    /// comparison and a reference count on this thread's copy.
+    /// The credential if it is fresh by `clock`'s coarse time (the window
+    /// shortened by the clock's lag, so never fresher than it is): a load,
+    /// a comparison and a reference count on this thread's copy.
     #[inline]
     pub fn fresh(&self, clock: &dyn Clock) -> Option<Arc<Credentials>> {
         let published = self.published.load();
         let published = published.as_ref()?;
-        let credentials = published.snapshot.fresh_at(clock.now_coarse())?;
+        if published
+            .fresh_until
+            .is_some_and(|until| clock.now_coarse() >= until)
+        {
+            return None;
+        }
+        let credentials = published.snapshot.credentials();
         let copy = match lane() % (published.copies.len() + 1) {
             0 => credentials,
             i => published.copies[i - 1].get_or_init(|| Arc::new(Credentials::clone(credentials))),
@@ -81,7 +98,7 @@ fn lane() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use refresh_session_core::SessionConfig;
     use refresh_session_core::custom::CustomCredentials;
@@ -127,7 +144,7 @@ mod tests {
         let cell = FreshCell::default();
         let clock = Fixed(start.into());
         assert!(cell.fresh(&clock).is_none(), "nothing published yet");
-        cell.publish(warmed(start).snapshot());
+        cell.publish(warmed(start).snapshot(), &clock);
         let keys: Vec<String> = std::thread::scope(|scope| {
             let threads: Vec<_> = (0..2 * MAX_COPIES)
                 .map(|_| scope.spawn(|| cell.fresh(&clock).map(|c| c.access_key_id().to_owned())))
@@ -142,7 +159,7 @@ mod tests {
         // An hour-long credential is fresh for 45 minutes.
         let late = Fixed((start + Duration::from_secs(45 * 60)).into());
         assert!(cell.fresh(&late).is_none());
-        cell.publish(None);
+        cell.publish(None, &clock);
         assert!(cell.fresh(&clock).is_none());
     }
 }
