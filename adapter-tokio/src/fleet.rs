@@ -115,9 +115,9 @@ impl SessionFleet {
         }
     }
 
-    /// The member for `key`, built (and its first credential fetched, as
-    /// any session's first call does) on first use. Concurrent first uses
-    /// of one key build one session.
+    /// The member for `key`, built on first use (its first credential is
+    /// fetched by its first `credentials()` call, as for any deferred
+    /// session). Concurrent first uses of one key build one session.
     pub async fn session(&self, key: &FleetKey) -> Result<RefreshableSession, Error> {
         let member = self.member(key);
         member
@@ -263,7 +263,8 @@ impl FleetBuilder {
         self
     }
 
-    /// Drops members unused for this long (default an hour).
+    /// Drops members unused for this long (default an hour; at least a
+    /// second).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
@@ -293,10 +294,11 @@ impl FleetBuilder {
                 "must be at least 1",
             ));
         }
-        if self.idle_timeout.is_zero() {
+        // Use is tracked in whole seconds.
+        if self.idle_timeout < Duration::from_secs(1) {
             return Err(ConfigError::new(
                 "idle_timeout",
-                "must be greater than zero",
+                "must be at least one second",
             ));
         }
         let pacer = self

@@ -204,7 +204,7 @@ fn nonsense_fleet_options_name_their_field() {
             "max_refreshes_per_second",
         ),
         (
-            SessionFleet::builder().idle_timeout(Duration::ZERO),
+            SessionFleet::builder().idle_timeout(Duration::from_millis(500)),
             "idle_timeout",
         ),
     ];
