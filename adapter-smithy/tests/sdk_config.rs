@@ -87,6 +87,31 @@ fn base_config(
         .build()
 }
 
+/// The loopback STS (hour-long credentials) and a base config for it,
+/// signed with a fixed key, sending through `client`.
+fn loopback(client: &CountingClient) -> (LoopbackSts, SdkConfig) {
+    let sts_server = LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(3600),
+        delay: Duration::ZERO,
+    });
+    let base_credentials =
+        aws_credential_types::Credentials::new("AKIDBASE", "base-secret", None, None, "test");
+    let base = base_config(&sts_server.url(), base_credentials, client);
+    (sts_server, base)
+}
+
+/// A session for the loopback's role, built from `base`.
+async fn loopback_session(base: &SdkConfig, name: &str) -> RefreshableSession {
+    refresh_session_smithy::assume_role(
+        base,
+        AssumeRole::new("arn:aws:iam::123456789012:role/loopback").role_session_name(name),
+    )
+    .expect("the SDK's HTTP client is usable")
+    .build()
+    .await
+    .expect("a session")
+}
+
 /// `base` with the session as its credentials provider.
 fn session_config(base: &SdkConfig, provider: &SessionCredentialsProvider) -> SdkConfig {
     base.clone()
@@ -129,22 +154,9 @@ async fn a_session_from_sdk_config_signs_with_its_provider_and_sends_through_its
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_answer_is_retried_once_with_a_refreshed_credential() {
-    let sts_server = LoopbackSts::start(StsOptions {
-        lifetime: Duration::from_secs(3600),
-        delay: Duration::ZERO,
-    });
     let client = CountingClient::new();
-    let base_credentials =
-        aws_credential_types::Credentials::new("AKIDBASE", "base-secret", None, None, "test");
-    let base = base_config(&sts_server.url(), base_credentials, &client);
-    let session = refresh_session_smithy::assume_role(
-        &base,
-        AssumeRole::new("arn:aws:iam::123456789012:role/loopback").role_session_name("stale"),
-    )
-    .expect("the SDK's HTTP client is usable")
-    .build()
-    .await
-    .expect("a session");
+    let (sts_server, base) = loopback(&client);
+    let session = loopback_session(&base, "stale").await;
     let provider = SessionCredentialsProvider::new(session);
     let config = session_config(&base, &provider);
     let stale = provider.stale_credentials();
@@ -207,25 +219,10 @@ impl TimeSource for HourSlow {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_reads_the_sdk_config_time_source() {
-    let sts_server = LoopbackSts::start(StsOptions {
-        lifetime: Duration::from_secs(3600),
-        delay: Duration::ZERO,
-    });
     let client = CountingClient::new();
-    let base_credentials =
-        aws_credential_types::Credentials::new("AKIDBASE", "base-secret", None, None, "test");
-    let base = base_config(&sts_server.url(), base_credentials, &client)
-        .into_builder()
-        .time_source(HourSlow)
-        .build();
-    let session = refresh_session_smithy::assume_role(
-        &base,
-        AssumeRole::new("arn:aws:iam::123456789012:role/loopback").role_session_name("clock"),
-    )
-    .expect("the SDK's HTTP client is usable")
-    .build()
-    .await
-    .expect("a session");
+    let (sts_server, base) = loopback(&client);
+    let base = base.into_builder().time_source(HourSlow).build();
+    let session = loopback_session(&base, "clock").await;
     session.credentials().await.expect("credentials");
     // Signed an hour in the past by the config's clock, the first call is
     // refused; the session learns AWS's time from the answer and retries.

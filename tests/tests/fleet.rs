@@ -41,6 +41,21 @@ fn key(account: &str) -> FleetKey {
     FleetKey::new(format!("arn:aws:iam::{account}:role/worker")).session_name("fleet")
 }
 
+/// Asks the fleet for every account's credentials at once, in tasks of
+/// their own; panics if any fails.
+async fn all_at_once(fleet: &SessionFleet, accounts: &[&str]) {
+    let handles: Vec<_> = accounts
+        .iter()
+        .map(|account| {
+            let (fleet, key) = (fleet.clone(), key(account));
+            tokio::spawn(async move { fleet.credentials(&key).await })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("a task").expect("credentials");
+    }
+}
+
 /// Reqwest, counting the requests in flight at once.
 struct Counting {
     inner: ReqwestTransport,
@@ -68,16 +83,8 @@ impl HttpTransport for Counting {
 async fn one_session_per_key_built_on_first_use() {
     let sts = sts(Duration::ZERO);
     let fleet = fleet(&sts).build().expect("valid");
-    let calls = (0..5).flat_map(|_| {
-        ACCOUNTS[..3].iter().map(|account| {
-            let fleet = fleet.clone();
-            tokio::spawn(async move { fleet.credentials(&key(account)).await })
-        })
-    });
-    let handles: Vec<_> = calls.collect();
-    for handle in handles {
-        handle.await.expect("a task").expect("credentials");
-    }
+    let callers: Vec<&str> = (0..5).flat_map(|_| ACCOUNTS[..3].iter().copied()).collect();
+    all_at_once(&fleet, &callers).await;
     assert_eq!(fleet.len(), 3);
     assert_eq!(sts.assume_role_calls(), 3, "one AssumeRole per key");
     let mut roles: Vec<String> = sts
@@ -119,16 +126,7 @@ async fn sts_calls_in_flight_are_bounded() {
         .max_concurrent_refreshes(2)
         .build()
         .expect("valid");
-    let handles: Vec<_> = ACCOUNTS
-        .iter()
-        .map(|account| {
-            let fleet = fleet.clone();
-            tokio::spawn(async move { fleet.credentials(&key(account)).await })
-        })
-        .collect();
-    for handle in handles {
-        handle.await.expect("a task").expect("credentials");
-    }
+    all_at_once(&fleet, &ACCOUNTS).await;
     assert_eq!(sts.assume_role_calls(), 6);
     assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
 }
@@ -141,16 +139,7 @@ async fn sts_calls_are_paced() {
         .max_refreshes_per_second(4.0)
         .build()
         .expect("valid");
-    let handles: Vec<_> = ACCOUNTS[..4]
-        .iter()
-        .map(|account| {
-            let fleet = fleet.clone();
-            tokio::spawn(async move { fleet.credentials(&key(account)).await })
-        })
-        .collect();
-    for handle in handles {
-        handle.await.expect("a task").expect("credentials");
-    }
+    all_at_once(&fleet, &ACCOUNTS[..4]).await;
     let issued = sts.issued();
     assert_eq!(issued.len(), 4);
     for pair in issued.windows(2) {
