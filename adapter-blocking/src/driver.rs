@@ -84,12 +84,20 @@ impl Shared {
 
     /// Credentials valid now: from the snapshot without a lock while they
     /// are fresh, else through the engine.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn credentials(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
         match self.fresh.fresh(&*self.clock) {
             Some(credentials) => Ok(credentials),
-            None => self.wait(self.lock(), None),
+            None => self.through_engine(),
         }
+    }
+
+    /// Out of line, so that the fresh path is small enough to be inlined
+    /// into the caller.
+    #[cold]
+    #[inline(never)]
+    fn through_engine(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
+        self.wait(self.lock(), None)
     }
 
     /// Starts the background thread and the first fetch of an eager

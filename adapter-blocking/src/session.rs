@@ -82,7 +82,7 @@ impl RefreshableSession {
     /// credential is fresh or in the advisory window (a refresh then runs
     /// in the background); waits for the one refresh in flight once the
     /// mandatory window has begun.
-    #[inline]
+    #[inline(always)]
     pub fn credentials(&self) -> Result<Arc<Credentials>, Error> {
         self.handle.shared.credentials()
     }

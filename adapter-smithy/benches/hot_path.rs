@@ -107,14 +107,18 @@ fn one_thread(c: &mut Criterion) {
     group.bench_function("blocking credentials()", |b| {
         b.iter(|| blocking.credentials().expect("fresh"))
     });
+    // The async ones are awaited in a task on the runtime, as a service
+    // would.
     group.bench_function("tokio credentials()", |b| {
-        b.iter(|| ready(session.credentials()).expect("fresh"))
+        b.to_async(&runtime)
+            .iter(|| async { session.credentials().await.expect("fresh") })
     });
     group.bench_function("smithy provide_credentials()", |b| {
-        b.iter(|| ready(provider.provide_credentials()).expect("fresh"))
+        b.to_async(&runtime)
+            .iter(|| async { provider.provide_credentials().await.expect("fresh") })
     });
     group.bench_function("aws-smithy lazy IdentityCache hit", |b| {
-        b.iter(|| ready(sdk.hit()))
+        b.to_async(&runtime).iter(|| sdk.hit())
     });
     group.bench_function("ArcSwap load_full (floor)", |b| {
         b.iter(|| floor.load_full())

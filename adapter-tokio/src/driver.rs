@@ -97,12 +97,20 @@ impl Shared {
 
     /// Credentials valid now. Fresh and advisory paths complete on the
     /// first poll.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn credentials(self: &Arc<Self>) -> CredentialsFuture<'_> {
         match self.fresh() {
             Some(credentials) => CredentialsFuture::Fresh(Some(credentials)),
-            None => CredentialsFuture::Waiting(Box::pin(self.wait(None))),
+            None => self.waiting(),
         }
+    }
+
+    /// Out of line, so that the fresh path is small enough to be inlined
+    /// into the caller's future (which then skips a copy of this one).
+    #[cold]
+    #[inline(never)]
+    fn waiting(self: &Arc<Self>) -> CredentialsFuture<'_> {
+        CredentialsFuture::Waiting(Box::pin(self.wait(None)))
     }
 
     /// The cached credential while it is fresh: a lock-free load.

@@ -99,7 +99,7 @@ impl RefreshableSession {
     /// the background); waits for the one refresh in flight once the
     /// mandatory window has begun. Dropping the future does not cancel that
     /// refresh.
-    #[inline]
+    #[inline(always)]
     pub fn credentials(&self) -> impl Future<Output = Result<Arc<Credentials>, Error>> + Send + '_ {
         self.handle.shared.credentials()
     }

@@ -54,17 +54,22 @@ pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 
-    /// The time read cheaply, for the lock-free fresh check: at most
-    /// [`coarse_lag`](Self::coarse_lag) behind `now`. The system clock
-    /// reads the kernel's coarse clock; by default, `now`.
-    fn now_coarse(&self) -> SystemTime {
+    /// The time read cheaply, for the lock-free fresh check: whole seconds
+    /// since the Unix epoch (0 before it) of a time at most
+    /// [`coarse_lag`](Self::coarse_lag) behind `now`. Seconds, because the
+    /// check compares one integer. The system clock reads the kernel's
+    /// coarse clock; by default, `now`.
+    fn now_coarse_secs(&self) -> u64 {
         self.now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
     }
 
-    /// How far [`now_coarse`](Self::now_coarse) may be behind `now`. The
-    /// fresh check ends a credential's window this much early, so that it
-    /// never says fresh when `now` would not (callers in those last
-    /// milliseconds ask the engine, which reads `now`).
+    /// How far [`now_coarse_secs`](Self::now_coarse_secs) may be behind
+    /// `now`. The fresh check ends a credential's window this much early
+    /// (and on a whole second), so that it never says fresh when `now`
+    /// would not (callers in that last second ask the engine, which reads
+    /// `now`).
     fn coarse_lag(&self) -> Duration {
         Duration::ZERO
     }

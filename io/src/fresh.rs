@@ -20,11 +20,12 @@ const MAX_COPIES: usize = 8;
 /// The snapshot and the copies of its credential.
 struct Published {
     snapshot: Snapshot,
-    /// The end of the fresh window less the clock's coarse lag; `None`
-    /// for credentials that never go stale.
-    fresh_until: Option<SystemTime>,
-    /// Copy `i` serves the threads whose [`lane`] is `i`; lane 0 hands out
-    /// the snapshot's own `Arc`.
+    /// Fresh while the clock's coarse seconds are below this: the end of
+    /// the fresh window less the clock's coarse lag, rounded down to a
+    /// second (`u64::MAX` for credentials that never go stale).
+    fresh_before: u64,
+    /// `copies[i - 1]` serves the threads whose [`lane`] is `i`; lane 0
+    /// hands out the snapshot's own `Arc`.
     copies: Box<[OnceLock<Arc<Credentials>>]>,
 }
 
@@ -39,36 +40,35 @@ impl FreshCell {
     /// `clock` is the one [`fresh`](Self::fresh) will be given.
     pub fn publish(&self, snapshot: Option<Snapshot>, clock: &dyn Clock) {
         self.published.store(snapshot.map(|snapshot| {
-            let fresh_until = snapshot.fresh_until().map(|until| {
+            let fresh_before = snapshot.fresh_until().map_or(u64::MAX, |until| {
                 until
                     .checked_sub(clock.coarse_lag())
-                    .unwrap_or(SystemTime::UNIX_EPOCH)
+                    .and_then(|until| until.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map_or(0, |since| since.as_secs())
             });
             Arc::new(Published {
                 snapshot,
-                fresh_until,
+                fresh_before,
                 copies: (1..lanes()).map(|_| OnceLock::new()).collect(),
             })
         }));
     }
 
-    /// The credential if it is fresh by `clock`'s coarse time (the window
-    /// shortened by the clock's lag, so never fresher than it is): a load,
-    /// a comparison and a reference count on this thread's copy.
+    /// The credential if it is fresh by `clock`'s coarse seconds (the
+    /// window shortened by the clock's lag and rounded down, so never
+    /// fresher than it is): a load, a comparison and a reference count on
+    /// this thread's copy.
     #[inline]
     pub fn fresh(&self, clock: &dyn Clock) -> Option<Arc<Credentials>> {
         let published = self.published.load();
         let published = published.as_ref()?;
-        if published
-            .fresh_until
-            .is_some_and(|until| clock.now_coarse() >= until)
-        {
+        if clock.now_coarse_secs() >= published.fresh_before {
             return None;
         }
         let credentials = published.snapshot.credentials();
-        let copy = match lane() % (published.copies.len() + 1) {
-            0 => credentials,
-            i => published.copies[i - 1].get_or_init(|| Arc::new(Credentials::clone(credentials))),
+        let copy = match lane().checked_sub(1).and_then(|i| published.copies.get(i)) {
+            None => credentials,
+            Some(copy) => copy.get_or_init(|| Arc::new(Credentials::clone(credentials))),
         };
         Some(copy.clone())
     }
@@ -85,13 +85,14 @@ fn lanes() -> usize {
     })
 }
 
-/// This thread's lane: threads are numbered as they first take a
-/// credential, so that consecutive threads use different copies.
+/// This thread's lane, below [`lanes`]: threads are numbered as they
+/// first take a credential, so that consecutive threads use different
+/// copies. The remainder is taken once per thread, not per call.
 #[inline]
 fn lane() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static LANE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        static LANE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % lanes();
     }
     LANE.with(|lane| *lane)
 }
@@ -161,5 +162,35 @@ mod tests {
         assert!(cell.fresh(&late).is_none());
         cell.publish(None, &clock);
         assert!(cell.fresh(&clock).is_none());
+    }
+
+    #[test]
+    fn whole_seconds_end_the_window_early_never_late() {
+        let start = OffsetDateTime::now_utc();
+        let cell = FreshCell::default();
+        let engine = warmed(start);
+        let until = engine
+            .snapshot()
+            .and_then(|s| s.fresh_until())
+            .expect("it goes stale");
+        cell.publish(engine.snapshot(), &Fixed(start.into()));
+        // Every 10 ms across the last two seconds of the window and past it.
+        for step in -200_i32..100 {
+            let at = if step < 0 {
+                until - Duration::from_millis(10 * u64::from(step.unsigned_abs()))
+            } else {
+                until + Duration::from_millis(10 * u64::from(step.unsigned_abs()))
+            };
+            let fresh = cell.fresh(&Fixed(at)).is_some();
+            assert!(
+                !fresh || at < until,
+                "fresh at {step}0 ms from the window's end"
+            );
+            let second_early = at + Duration::from_secs(1) < until;
+            assert!(
+                fresh || !second_early,
+                "stale at {step}0 ms from the window's end"
+            );
+        }
     }
 }
