@@ -5,11 +5,13 @@
 //! credentials provider, the AWS SDK's own lazy identity cache on a hit
 //! (`IdentityCache::lazy()`, what `aws_config` puts in front of every
 //! provider), and a bare `ArcSwap` load of an `Arc` as the floor. Then the
-//! blocking session and the SDK's cache on two threads at once.
+//! two sessions and the SDK's cache on two threads at once. Async calls
+//! are awaited in tasks on tokio's worker threads, as in a service.
 
 mod support;
 
-use std::sync::Arc;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -23,8 +25,9 @@ use aws_smithy_types::config_bag::ConfigBag;
 use criterion::{Criterion, criterion_group, criterion_main};
 use refresh_session_smithy::SessionCredentialsProvider;
 use refresh_session_tokio::CustomCredentials;
-use support::{ready, sdk_components};
+use support::sdk_components;
 use time::OffsetDateTime;
+use tokio::runtime::Runtime;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -45,7 +48,7 @@ fn blocking_session() -> refresh_session_blocking::RefreshableSession {
     session
 }
 
-fn tokio_session(runtime: &tokio::runtime::Runtime) -> refresh_session_tokio::RefreshableSession {
+fn tokio_session(runtime: &Runtime) -> refresh_session_tokio::RefreshableSession {
     runtime.block_on(async {
         let session =
             refresh_session_tokio::RefreshableSession::custom(|| async { Ok(hour_long()) })
@@ -67,7 +70,7 @@ struct SdkCache {
 }
 
 impl SdkCache {
-    fn new(runtime: &tokio::runtime::Runtime) -> Self {
+    fn new(runtime: &Runtime) -> Self {
         let credentials = aws_credential_types::Credentials::new(
             "ASIABENCH",
             "bench-secret",
@@ -93,32 +96,72 @@ impl SdkCache {
     }
 }
 
+/// A runtime with two workers: the async calls run in tasks on them, one
+/// or two at once, as in a service.
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn blocking_hits(session: &refresh_session_blocking::RefreshableSession, iters: u64) {
+    for _ in 0..iters {
+        black_box(session.credentials().expect("fresh"));
+    }
+}
+
+async fn tokio_hits(session: refresh_session_tokio::RefreshableSession, iters: u64) {
+    for _ in 0..iters {
+        black_box(session.credentials().await.expect("fresh"));
+    }
+}
+
+async fn provider_hits(provider: SessionCredentialsProvider, iters: u64) {
+    for _ in 0..iters {
+        black_box(provider.provide_credentials().await.expect("fresh"));
+    }
+}
+
+async fn sdk_hits(sdk: Arc<SdkCache>, iters: u64) {
+    for _ in 0..iters {
+        sdk.hit().await;
+    }
+}
+
 fn one_thread(c: &mut Criterion) {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let runtime = runtime();
     let blocking = blocking_session();
     let session = tokio_session(&runtime);
     let provider = SessionCredentialsProvider::new(session.clone());
-    let sdk = SdkCache::new(&runtime);
-    // The SDK's cache starts a timeout on every lookup: it needs tokio.
-    let _runtime = runtime.enter();
+    let sdk = Arc::new(SdkCache::new(&runtime));
     let floor = ArcSwap::from_pointee(blocking.credentials().expect("cached"));
 
     let mut group = c.benchmark_group("hot_path");
     group.bench_function("blocking credentials()", |b| {
         b.iter(|| blocking.credentials().expect("fresh"))
     });
-    // The async ones are awaited in a task on the runtime, as a service
-    // would.
     group.bench_function("tokio credentials()", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { session.credentials().await.expect("fresh") })
+        b.iter_custom(|iters| {
+            on_tasks(&runtime, 1, iters, |iters| {
+                tokio_hits(session.clone(), iters)
+            })
+        })
     });
     group.bench_function("smithy provide_credentials()", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { provider.provide_credentials().await.expect("fresh") })
+        b.iter_custom(|iters| {
+            on_tasks(&runtime, 1, iters, |iters| {
+                provider_hits(provider.clone(), iters)
+            })
+        })
     });
     group.bench_function("aws-smithy lazy IdentityCache hit", |b| {
-        b.to_async(&runtime).iter(|| sdk.hit())
+        b.iter_custom(|iters| {
+            on_tasks(&runtime, 1, iters, |iters| {
+                sdk_hits(Arc::clone(&sdk), iters)
+            })
+        })
     });
     group.bench_function("ArcSwap load_full (floor)", |b| {
         b.iter(|| floor.load_full())
@@ -126,26 +169,17 @@ fn one_thread(c: &mut Criterion) {
     group.finish();
 }
 
-/// `op` on `threads` threads at once, `iters` times each: the time one
-/// thread took per `iters`, so that perfect scaling reads the same as one
-/// thread.
-fn on_threads(
-    runtime: &tokio::runtime::Runtime,
-    threads: usize,
-    iters: u64,
-    op: &(dyn Fn() + Sync),
-) -> Duration {
-    let start = std::sync::Barrier::new(threads);
+/// `work(iters)` on `threads` threads at once: the time one thread took,
+/// so that perfect scaling reads the same as one thread.
+fn on_threads(threads: usize, iters: u64, work: &(dyn Fn(u64) + Sync)) -> Duration {
+    let start = Barrier::new(threads);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
-                    let _runtime = runtime.enter();
                     start.wait();
                     let began = Instant::now();
-                    for _ in 0..iters {
-                        op();
-                    }
+                    work(iters);
                     began.elapsed()
                 })
             })
@@ -158,8 +192,37 @@ fn on_threads(
     })
 }
 
+/// The async counterpart of [`on_threads`]: `work(iters)` in `tasks`
+/// tasks at once on the runtime's workers.
+fn on_tasks<F>(runtime: &Runtime, tasks: usize, iters: u64, work: impl Fn(u64) -> F) -> Duration
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let start = Arc::new(Barrier::new(tasks));
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (start, work) = (Arc::clone(&start), work(iters));
+            runtime.spawn(async move {
+                // Blocks its worker until all have started: the tasks run
+                // on different workers, at the same time.
+                start.wait();
+                let began = Instant::now();
+                work.await;
+                began.elapsed()
+            })
+        })
+        .collect();
+    runtime.block_on(async {
+        let mut slowest = Duration::ZERO;
+        for handle in handles {
+            slowest = slowest.max(handle.await.expect("a task"));
+        }
+        slowest
+    })
+}
+
 fn two_threads(c: &mut Criterion) {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let runtime = runtime();
     let blocking = blocking_session();
     let session = tokio_session(&runtime);
     let sdk = Arc::new(SdkCache::new(&runtime));
@@ -168,21 +231,25 @@ fn two_threads(c: &mut Criterion) {
     for threads in [1, 2] {
         group.bench_function(format!("blocking credentials() x{threads}"), |b| {
             b.iter_custom(|iters| {
-                on_threads(&runtime, threads, iters, &|| {
-                    std::hint::black_box(blocking.credentials().expect("fresh"));
-                })
+                on_threads(threads, iters, &|iters| blocking_hits(&blocking, iters))
             })
         });
         group.bench_function(format!("tokio credentials() x{threads}"), |b| {
             b.iter_custom(|iters| {
-                on_threads(&runtime, threads, iters, &|| {
-                    std::hint::black_box(ready(session.credentials()).expect("fresh"));
+                on_tasks(&runtime, threads, iters, |iters| {
+                    tokio_hits(session.clone(), iters)
                 })
             })
         });
         group.bench_function(
             format!("aws-smithy lazy IdentityCache hit x{threads}"),
-            |b| b.iter_custom(|iters| on_threads(&runtime, threads, iters, &|| ready(sdk.hit()))),
+            |b| {
+                b.iter_custom(|iters| {
+                    on_tasks(&runtime, threads, iters, |iters| {
+                        sdk_hits(Arc::clone(&sdk), iters)
+                    })
+                })
+            },
         );
     }
     group.finish();

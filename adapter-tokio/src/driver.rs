@@ -95,22 +95,22 @@ impl Shared {
         self.lock().engine.aws_time(now)
     }
 
-    /// Credentials valid now. Fresh and advisory paths complete on the
-    /// first poll.
+    /// Credentials valid at the first poll. Fresh and advisory paths
+    /// complete on that poll.
     #[inline(always)]
     pub(crate) fn credentials(self: &Arc<Self>) -> CredentialsFuture<'_> {
-        match self.fresh() {
-            Some(credentials) => CredentialsFuture::Fresh(Some(credentials)),
-            None => self.waiting(),
+        CredentialsFuture {
+            shared: self,
+            waiting: None,
         }
     }
 
-    /// Out of line, so that the fresh path is small enough to be inlined
-    /// into the caller's future (which then skips a copy of this one).
+    /// Out of line, so that a fresh poll is small enough to be inlined into
+    /// the caller's future.
     #[cold]
     #[inline(never)]
-    fn waiting(self: &Arc<Self>) -> CredentialsFuture<'_> {
-        CredentialsFuture::Waiting(Box::pin(self.wait(None)))
+    fn waiting(self: &Arc<Self>) -> BoxFuture<'_, Result<Arc<Credentials>, Error>> {
+        Box::pin(self.wait(None))
     }
 
     /// The cached credential while it is fresh: a lock-free load.
@@ -328,25 +328,28 @@ impl Shared {
     }
 }
 
-/// The future of [`Shared::credentials`]: a plain value on the fresh path,
-/// so that a hit costs no state machine; the wait, boxed, otherwise.
-pub(crate) enum CredentialsFuture<'a> {
-    Fresh(Option<Arc<Credentials>>),
-    Waiting(BoxFuture<'a, Result<Arc<Credentials>, Error>>),
+/// The future of [`Shared::credentials`]: its first poll takes a fresh
+/// credential without a state machine (nothing is stored in the future but
+/// the session); otherwise it awaits the wait, boxed.
+pub(crate) struct CredentialsFuture<'a> {
+    shared: &'a Arc<Shared>,
+    waiting: Option<BoxFuture<'a, Result<Arc<Credentials>, Error>>>,
 }
 
 impl Future for CredentialsFuture<'_> {
     type Output = Result<Arc<Credentials>, Error>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Fresh(credentials) => match credentials.take() {
-                Some(credentials) => Poll::Ready(Ok(credentials)),
-                None => panic!("a credentials future was polled after it completed"),
+        let this = self.get_mut();
+        let waiting = match &mut this.waiting {
+            Some(waiting) => waiting,
+            None => match this.shared.fresh() {
+                Some(credentials) => return Poll::Ready(Ok(credentials)),
+                None => this.waiting.insert(this.shared.waiting()),
             },
-            Self::Waiting(wait) => wait.as_mut().poll(cx),
-        }
+        };
+        waiting.as_mut().poll(cx)
     }
 }
 

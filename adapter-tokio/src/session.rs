@@ -94,9 +94,10 @@ impl RefreshableSession {
         builder
     }
 
-    /// Credentials that are valid now. Completes at once while the cached
-    /// credential is fresh or in the advisory window (a refresh then runs in
-    /// the background); waits for the one refresh in flight once the
+    /// Credentials that are valid when the future is first polled (it does
+    /// nothing before). Completes on that poll while the cached credential
+    /// is fresh or in the advisory window (a refresh then runs in the
+    /// background); waits for the one refresh in flight once the
     /// mandatory window has begun. Dropping the future does not cancel that
     /// refresh.
     #[inline(always)]

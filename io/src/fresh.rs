@@ -77,24 +77,71 @@ impl FreshCell {
 /// How many copies of a credential: the cores, at most [`MAX_COPIES`].
 /// Asked once: the answer reads cgroup files.
 fn lanes() -> usize {
-    static LANES: OnceLock<usize> = OnceLock::new();
-    *LANES.get_or_init(|| {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_COPIES)
     })
 }
 
-/// This thread's lane, below [`lanes`]: threads are numbered as they
-/// first take a credential, so that consecutive threads use different
-/// copies. The remainder is taken once per thread, not per call.
+/// Which copy each thread uses: a live thread holds a lane, and a thread
+/// takes the lane the fewest live threads hold, so that threads that run
+/// together use different copies however many threads came and went
+/// before them (numbering threads as they start let two long-lived
+/// workers share one copy, and one shared count halved their speed).
+struct Lanes {
+    holders: [AtomicUsize; MAX_COPIES],
+}
+
+impl Lanes {
+    const fn new() -> Self {
+        Self {
+            holders: [const { AtomicUsize::new(0) }; MAX_COPIES],
+        }
+    }
+
+    /// The least held of the first `lanes` lanes (the lowest of equals),
+    /// now held once more. Two threads taking at the same instant may
+    /// get the same lane; that costs speed, nothing else.
+    fn take(&self, lanes: usize) -> usize {
+        let (lane, holders) = self
+            .holders
+            .iter()
+            .take(lanes)
+            .enumerate()
+            .min_by_key(|(_, holders)| holders.load(Ordering::Relaxed))
+            .unwrap_or((0, &self.holders[0]));
+        holders.fetch_add(1, Ordering::Relaxed);
+        lane
+    }
+
+    fn give_back(&self, lane: usize) {
+        if let Some(holders) = self.holders.get(lane) {
+            holders.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+static LANES: Lanes = Lanes::new();
+
+/// A thread's lane, given back when the thread ends.
+struct Held(usize);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        LANES.give_back(self.0);
+    }
+}
+
+/// The calling thread's lane, below [`lanes`].
 #[inline]
 fn lane() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static LANE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % lanes();
+        static HELD: Held = Held(LANES.take(lanes()));
     }
-    LANE.with(|lane| *lane)
+    // A thread that is ending may have given its lane back: lane 0 serves.
+    HELD.try_with(|held| held.0).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -192,5 +239,20 @@ mod tests {
                 "stale at {step}0 ms from the window's end"
             );
         }
+    }
+
+    #[test]
+    fn threads_take_the_least_held_lane() {
+        let lanes = Lanes::new();
+        let taken: Vec<usize> = (0..3).map(|_| lanes.take(3)).collect();
+        assert_eq!(
+            taken,
+            [0, 1, 2],
+            "threads running together get their own lanes"
+        );
+        lanes.give_back(1);
+        assert_eq!(lanes.take(3), 1, "a lane given back is taken next");
+        assert_eq!(lanes.take(3), 0, "then they are shared evenly");
+        assert_eq!(lanes.take(3), 1);
     }
 }
