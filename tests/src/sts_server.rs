@@ -269,7 +269,7 @@ fn respond(
             let credentials = Credentials::new(
                 issued.access_key_id.clone(),
                 Secret::new(format!("loopback-secret-{n}")),
-                Some(Secret::new(format!("loopback-token-{n}"))),
+                Some(Secret::new(session_token(n))),
                 Some(issued.expires_at),
             );
             log.issued.push(issued);
@@ -294,6 +294,18 @@ fn respond(
         }
         _ => error_response(400, "InvalidAction", "unknown action"),
     }
+}
+
+/// The `n`th session token: `loopback-token-<n>-` filled to the length of
+/// a real AssumeRole token (about a kilobyte of base64), so that what the
+/// tests and the memory bench carry around is the size it would be.
+fn session_token(n: u64) -> String {
+    const LENGTH: usize = 1024;
+    const FILL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut token = format!("loopback-token-{n}-");
+    let fill = FILL.iter().cycle().map(|&b| char::from(b));
+    token.extend(fill.take(LENGTH.saturating_sub(token.len())));
+    token
 }
 
 /// `AssumeRoleWithWebIdentity`: credentials that depend only on the token
