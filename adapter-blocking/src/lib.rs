@@ -66,14 +66,17 @@
 //! ```
 
 mod driver;
+mod fleet;
 mod hooks;
 mod mtls;
 mod session;
 mod transport;
 
+pub use fleet::{FleetBuilder, SessionFleet};
 pub use hooks::BoxError;
 pub use refresh_session_core::custom::CustomCredentials;
 pub use refresh_session_core::engine::Metrics;
+pub use refresh_session_core::fleet::{FleetKey, FleetOptions};
 pub use refresh_session_core::iot::{Iot, Pkcs11};
 #[cfg(feature = "mqtt")]
 pub use refresh_session_core::mqtt::Mqtt;
@@ -89,6 +92,7 @@ pub mod prelude {
     #[cfg(feature = "mqtt")]
     pub use crate::Mqtt;
     pub use crate::{
-        AssumeRole, Credentials, CustomCredentials, Iot, Pkcs11, RefreshableSession, SessionOptions,
+        AssumeRole, Credentials, CustomCredentials, FleetOptions, Iot, Pkcs11, RefreshableSession,
+        SessionOptions,
     };
 }

@@ -136,6 +136,8 @@ impl fmt::Debug for RefreshableSession {
 pub struct Builder {
     config: SessionConfig,
     hooks: Hooks,
+    /// A fleet's shared client; else the session makes its own.
+    transport: Option<Transport>,
 }
 
 impl SessionOptions for Builder {
@@ -145,10 +147,31 @@ impl SessionOptions for Builder {
 }
 
 impl Builder {
-    fn new(config: SessionConfig) -> Self {
+    pub(crate) fn new(config: SessionConfig) -> Self {
         Self {
             config,
             hooks: Hooks::default(),
+            transport: None,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Sends through `transport` instead of a client of its own.
+    pub(crate) fn transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// A builder of a fleet member: this one's hooks and transport, with
+    /// the member's `config`.
+    pub(crate) fn for_member(&self, config: SessionConfig) -> Self {
+        Self {
+            config,
+            hooks: self.hooks.clone(),
+            transport: self.transport.clone(),
         }
     }
 
@@ -180,10 +203,12 @@ impl Builder {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }
         let device = engine.device_identity().map(DeviceTls::open).transpose()?;
-        let transport = Transport::new(
-            engine.http_timeouts(),
-            device.as_ref().map(|d| d.config().clone()),
-        );
+        let transport = self.transport.unwrap_or_else(|| {
+            Transport::new(
+                engine.http_timeouts(),
+                device.as_ref().map(|d| d.config().clone()),
+            )
+        });
         let shared = Shared::new(engine, clock, self.hooks, transport);
         let session = RefreshableSession {
             handle: Arc::new(Handle {

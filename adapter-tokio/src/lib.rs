@@ -66,10 +66,11 @@ mod runtime;
 mod session;
 mod transport;
 
-pub use fleet::{FleetBuilder, FleetKey, SessionFleet};
+pub use fleet::{FleetBuilder, SessionFleet};
 pub use hooks::BoxError;
 pub use refresh_session_core::custom::CustomCredentials;
 pub use refresh_session_core::engine::Metrics;
+pub use refresh_session_core::fleet::{FleetKey, FleetOptions};
 pub use refresh_session_core::iot::{Iot, Pkcs11, TlsIdentity};
 #[cfg(feature = "mqtt")]
 pub use refresh_session_core::mqtt::Mqtt;
@@ -92,6 +93,7 @@ pub mod prelude {
     #[cfg(feature = "mqtt")]
     pub use crate::Mqtt;
     pub use crate::{
-        AssumeRole, Credentials, CustomCredentials, Iot, Pkcs11, RefreshableSession, SessionOptions,
+        AssumeRole, Credentials, CustomCredentials, FleetOptions, Iot, Pkcs11, RefreshableSession,
+        SessionOptions,
     };
 }

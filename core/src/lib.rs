@@ -60,6 +60,8 @@
 //!   connections over a session's identity;
 //! - [`mfa`], [`custom`], [`source`]: MFA codes, custom providers, and the
 //!   credentials that sign STS calls;
+//! - [`fleet`]: many sessions by role, their limits and idle members;
+//!   [`pace`]: spacing a fleet's STS calls;
 //! - [`config`]: what a session is built from; [`error`]: what can fail.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -73,6 +75,7 @@ pub mod custom;
 pub mod engine;
 pub mod error;
 mod fetch;
+pub mod fleet;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod iot;

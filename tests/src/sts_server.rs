@@ -73,6 +73,9 @@ struct State {
     log: Mutex<Log>,
     assume_role_calls: AtomicU64,
     gate: Gate,
+    /// Requests being answered now, and the most at once.
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
 }
 
 impl State {
@@ -97,11 +100,22 @@ impl LoopbackSts {
             log: Mutex::default(),
             assume_role_calls: AtomicU64::default(),
             gate: Gate::default(),
+            in_flight: AtomicU64::default(),
+            most_in_flight: AtomicU64::default(),
         });
         let server = {
             let state = state.clone();
-            Server::start(move |request| answer(request, &state).delayed(options.delay))
-                .expect("a loopback port is free")
+            Server::start(move |request| {
+                let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+                let reply = answer(request, &state);
+                // Delayed here, not by the server, so that the answer
+                // counts as in flight until it goes.
+                std::thread::sleep(options.delay);
+                state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                reply
+            })
+            .expect("a loopback port is free")
         };
         Self {
             server: Some(server),
@@ -142,6 +156,11 @@ impl LoopbackSts {
     /// Lets held and later `AssumeRole` answers go.
     pub fn release(&self) {
         self.state.gate.set(false);
+    }
+
+    /// The most requests the server was answering at once.
+    pub fn most_in_flight(&self) -> u64 {
+        self.state.most_in_flight.load(Ordering::SeqCst)
     }
 
     /// How many `AssumeRole` calls issued credentials.

@@ -1,0 +1,150 @@
+//! A fleet of blocking sessions against the loopback STS: one session per
+//! key built on first use, STS calls bounded in number at once (counted by
+//! the server) and paced, idle members dropped, eager members refused.
+
+use std::time::Duration;
+
+use refresh_session_blocking::prelude::*;
+use refresh_session_blocking::{FleetBuilder, FleetKey, SessionFleet};
+use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
+
+const ACCOUNTS: [&str; 6] = [
+    "111111111111",
+    "222222222222",
+    "333333333333",
+    "444444444444",
+    "555555555555",
+    "666666666666",
+];
+
+fn sts(delay: Duration) -> LoopbackSts {
+    LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(3600),
+        delay,
+    })
+}
+
+fn fleet(sts: &LoopbackSts) -> FleetBuilder {
+    SessionFleet::builder()
+        .region("us-east-1")
+        .endpoint_url(sts.url())
+        .source_credentials(Credentials::new("AKIDFLEET", "fleet-secret", None, None))
+}
+
+fn key(account: &str) -> FleetKey {
+    FleetKey::new(format!("arn:aws:iam::{account}:role/worker")).session_name("fleet")
+}
+
+/// Asks the fleet for every account's credentials at once, on threads of
+/// their own; panics if any fails.
+fn all_at_once(fleet: &SessionFleet, accounts: &[&str]) {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = accounts
+            .iter()
+            .map(|account| scope.spawn(|| fleet.credentials(&key(account))))
+            .collect();
+        for thread in threads {
+            thread.join().expect("no panic").expect("credentials");
+        }
+    });
+}
+
+#[test]
+fn one_session_per_key_built_on_first_use() {
+    let sts = sts(Duration::ZERO);
+    let fleet = fleet(&sts).build().expect("valid");
+    let callers: Vec<&str> = (0..5).flat_map(|_| ACCOUNTS[..3].iter().copied()).collect();
+    all_at_once(&fleet, &callers);
+    assert_eq!(fleet.len(), 3);
+    assert_eq!(sts.assume_role_calls(), 3, "one AssumeRole per key");
+    let mut roles: Vec<String> = sts
+        .requests()
+        .iter()
+        .filter_map(|form| form.get("RoleArn").cloned())
+        .collect();
+    roles.sort();
+    let expected: Vec<String> = ACCOUNTS[..3]
+        .iter()
+        .map(|a| format!("arn:aws:iam::{a}:role/worker"))
+        .collect();
+    assert_eq!(roles, expected);
+    // The external id and region are part of the key.
+    let other = key(ACCOUNTS[0]).external_id("tenant-7");
+    fleet.credentials(&other).expect("credentials");
+    let form = sts.requests().pop().expect("a request");
+    assert_eq!(form.get("ExternalId").map(String::as_str), Some("tenant-7"));
+    fleet
+        .credentials(&key(ACCOUNTS[0]).region("eu-west-1"))
+        .expect("credentials");
+    assert_eq!((fleet.len(), sts.assume_role_calls()), (5, 5));
+}
+
+#[test]
+fn sts_calls_in_flight_are_bounded() {
+    let sts = sts(Duration::from_millis(300));
+    let fleet = fleet(&sts)
+        .max_concurrent_refreshes(2)
+        .build()
+        .expect("valid");
+    all_at_once(&fleet, &ACCOUNTS);
+    assert_eq!(sts.assume_role_calls(), 6);
+    assert_eq!(sts.most_in_flight(), 2, "two at once, never more");
+}
+
+#[test]
+fn sts_calls_are_paced() {
+    let sts = sts(Duration::ZERO);
+    let fleet = fleet(&sts)
+        .max_concurrent_refreshes(1)
+        .max_refreshes_per_second(4.0)
+        .build()
+        .expect("valid");
+    all_at_once(&fleet, &ACCOUNTS[..4]);
+    let issued = sts.issued();
+    assert_eq!(issued.len(), 4);
+    for pair in issued.windows(2) {
+        let gap = pair[1].issued_at - pair[0].issued_at;
+        // 250 ms apart at four per second; the margin is the loopback's.
+        assert!(gap >= Duration::from_millis(200), "calls {gap} apart");
+    }
+}
+
+#[test]
+fn idle_members_are_dropped_and_rebuilt_on_next_use() {
+    let sts = sts(Duration::ZERO);
+    let fleet = fleet(&sts)
+        .idle_timeout(Duration::from_secs(1))
+        .build()
+        .expect("valid");
+    let session = fleet.session(&key(ACCOUNTS[0])).expect("a session");
+    fleet.credentials(&key(ACCOUNTS[1])).expect("credentials");
+    assert_eq!(fleet.evict_idle(), 0, "both were just used");
+    std::thread::sleep(Duration::from_millis(2100));
+    fleet.credentials(&key(ACCOUNTS[1])).expect("credentials");
+    assert_eq!(
+        fleet.len(),
+        1,
+        "the idle member went while the fleet was used"
+    );
+    // A clone held outside the fleet keeps working.
+    session.credentials().expect("credentials");
+    fleet.credentials(&key(ACCOUNTS[0])).expect("credentials");
+    assert_eq!(sts.assume_role_calls(), 3, "rebuilt on its next use");
+}
+
+#[test]
+fn eager_members_are_refused() {
+    let error = SessionFleet::builder()
+        .defer_refresh(false)
+        .build()
+        .expect_err("refused");
+    assert!(error.to_string().contains("defer_refresh"), "{error}");
+    let error = SessionFleet::builder()
+        .max_concurrent_refreshes(0)
+        .build()
+        .expect_err("refused");
+    assert!(
+        error.to_string().contains("max_concurrent_refreshes"),
+        "{error}"
+    );
+}
