@@ -7,6 +7,7 @@ pub mod chain_oracle;
 pub mod container_server;
 pub mod faults;
 pub mod faulty_peer;
+pub mod fleet;
 pub mod http_server;
 pub mod imds_server;
 pub mod iot_server;

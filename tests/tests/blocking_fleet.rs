@@ -5,34 +5,15 @@
 use std::time::Duration;
 
 use refresh_session_blocking::prelude::*;
-use refresh_session_blocking::{FleetBuilder, FleetKey, SessionFleet};
-use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
-
-const ACCOUNTS: [&str; 6] = [
-    "111111111111",
-    "222222222222",
-    "333333333333",
-    "444444444444",
-    "555555555555",
-    "666666666666",
-];
-
-fn sts(delay: Duration) -> LoopbackSts {
-    LoopbackSts::start(StsOptions {
-        lifetime: Duration::from_secs(3600),
-        delay,
-    })
-}
+use refresh_session_blocking::{FleetBuilder, SessionFleet};
+use refresh_session_tests::fleet::{ACCOUNTS, key, roles, sts};
+use refresh_session_tests::sts_server::LoopbackSts;
 
 fn fleet(sts: &LoopbackSts) -> FleetBuilder {
     SessionFleet::builder()
         .region("us-east-1")
         .endpoint_url(sts.url())
         .source_credentials(Credentials::new("AKIDFLEET", "fleet-secret", None, None))
-}
-
-fn key(account: &str) -> FleetKey {
-    FleetKey::new(format!("arn:aws:iam::{account}:role/worker")).session_name("fleet")
 }
 
 /// Asks the fleet for every account's credentials at once, on threads of
@@ -57,17 +38,13 @@ fn one_session_per_key_built_on_first_use() {
     all_at_once(&fleet, &callers);
     assert_eq!(fleet.len(), 3);
     assert_eq!(sts.assume_role_calls(), 3, "one AssumeRole per key");
-    let mut roles: Vec<String> = sts
+    let mut asked: Vec<String> = sts
         .requests()
         .iter()
         .filter_map(|form| form.get("RoleArn").cloned())
         .collect();
-    roles.sort();
-    let expected: Vec<String> = ACCOUNTS[..3]
-        .iter()
-        .map(|a| format!("arn:aws:iam::{a}:role/worker"))
-        .collect();
-    assert_eq!(roles, expected);
+    asked.sort();
+    assert_eq!(asked, roles(&ACCOUNTS[..3]));
     // The external id and region are part of the key.
     let other = key(ACCOUNTS[0]).external_id("tenant-7");
     fleet.credentials(&other).expect("credentials");

@@ -8,37 +8,18 @@ use std::time::Duration;
 
 use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::error::TransportError;
-use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
+use refresh_session_tests::fleet::{ACCOUNTS, key, roles, sts};
+use refresh_session_tests::sts_server::LoopbackSts;
 use refresh_session_tokio::prelude::*;
 use refresh_session_tokio::{
-    BoxFuture, FleetBuilder, FleetKey, HttpTransport, ReqwestTransport, SessionFleet, TlsIdentity,
+    BoxFuture, FleetBuilder, HttpTransport, ReqwestTransport, SessionFleet, TlsIdentity,
 };
-
-const ACCOUNTS: [&str; 6] = [
-    "111111111111",
-    "222222222222",
-    "333333333333",
-    "444444444444",
-    "555555555555",
-    "666666666666",
-];
-
-fn sts(delay: Duration) -> LoopbackSts {
-    LoopbackSts::start(StsOptions {
-        lifetime: Duration::from_secs(3600),
-        delay,
-    })
-}
 
 fn fleet(sts: &LoopbackSts) -> FleetBuilder {
     SessionFleet::builder()
         .region("us-east-1")
         .endpoint_url(sts.url())
         .source_credentials(Credentials::new("AKIDFLEET", "fleet-secret", None, None))
-}
-
-fn key(account: &str) -> FleetKey {
-    FleetKey::new(format!("arn:aws:iam::{account}:role/worker")).session_name("fleet")
 }
 
 /// Asks the fleet for every account's credentials at once, in tasks of
@@ -87,19 +68,13 @@ async fn one_session_per_key_built_on_first_use() {
     all_at_once(&fleet, &callers).await;
     assert_eq!(fleet.len(), 3);
     assert_eq!(sts.assume_role_calls(), 3, "one AssumeRole per key");
-    let mut roles: Vec<String> = sts
+    let mut asked: Vec<String> = sts
         .requests()
         .iter()
         .filter_map(|form| form.get("RoleArn").cloned())
         .collect();
-    roles.sort();
-    assert_eq!(
-        roles,
-        ACCOUNTS[..3]
-            .iter()
-            .map(|a| format!("arn:aws:iam::{a}:role/worker"))
-            .collect::<Vec<_>>()
-    );
+    asked.sort();
+    assert_eq!(asked, roles(&ACCOUNTS[..3]));
     // The external id and region are part of the key.
     let other = key(ACCOUNTS[0]).external_id("tenant-7");
     fleet.credentials(&other).await.expect("credentials");

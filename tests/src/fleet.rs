@@ -1,0 +1,39 @@
+//! What the fleet tests of both adapters share: the accounts, their keys
+//! and the loopback STS the roles are assumed in.
+
+use std::time::Duration;
+
+use refresh_session_core::fleet::FleetKey;
+
+use crate::sts_server::{LoopbackSts, StsOptions};
+
+/// Six accounts, each with a `worker` role.
+pub const ACCOUNTS: [&str; 6] = [
+    "111111111111",
+    "222222222222",
+    "333333333333",
+    "444444444444",
+    "555555555555",
+    "666666666666",
+];
+
+/// The `worker` role of `account`, with a fixed session name.
+pub fn key(account: &str) -> FleetKey {
+    FleetKey::new(format!("arn:aws:iam::{account}:role/worker")).session_name("fleet")
+}
+
+/// The ARNs of the `worker` roles of `accounts`.
+pub fn roles(accounts: &[&str]) -> Vec<String> {
+    accounts
+        .iter()
+        .map(|a| format!("arn:aws:iam::{a}:role/worker"))
+        .collect()
+}
+
+/// A loopback STS issuing hour-long credentials, each answer `delay` late.
+pub fn sts(delay: Duration) -> LoopbackSts {
+    LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(3600),
+        delay,
+    })
+}
