@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output};
+use refresh_session_core::rejection::Rejection;
 use refresh_session_core::{Clock, ConfigError, Credentials, Error};
 use refresh_session_io::FreshCell;
 use time::OffsetDateTime;
@@ -98,6 +99,18 @@ impl Shared {
     #[inline(never)]
     fn through_engine(self: &Arc<Self>) -> Result<Arc<Credentials>, Error> {
         self.wait(self.lock(), None)
+    }
+
+    /// A service rejected `access_key_id`; see
+    /// [`Engine::credentials_rejected`].
+    pub(crate) fn rejected(self: &Arc<Self>, access_key_id: &str, rejection: Rejection) -> bool {
+        let mut state = self.lock();
+        let retry = state
+            .engine
+            .credentials_rejected(self.now(), access_key_id, rejection);
+        self.fresh.publish(state.engine.snapshot(), &*self.clock);
+        drop(self.wake_driver(state));
+        retry
     }
 
     /// Starts the background thread and the first fetch of an eager

@@ -80,6 +80,7 @@ pub use refresh_session_core::fleet::{FleetKey, FleetOptions};
 pub use refresh_session_core::iot::{Iot, Pkcs11};
 #[cfg(feature = "mqtt")]
 pub use refresh_session_core::mqtt::Mqtt;
+pub use refresh_session_core::rejection::Rejection;
 pub use refresh_session_core::sts::{AssumeRole, CallerIdentity};
 pub use refresh_session_core::{ConfigError, Credentials, Error, Secret, SessionOptions, error};
 /// The MQTT client crate [`RefreshableSession::mqtt`] returns clients of.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::Metrics;
 use refresh_session_core::iot::{Iot, TlsIdentity};
+use refresh_session_core::rejection::Rejection;
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
@@ -85,6 +86,15 @@ impl RefreshableSession {
     #[inline(always)]
     pub fn credentials(&self) -> Result<Arc<Credentials>, Error> {
         self.handle.shared.credentials()
+    }
+
+    /// A service refused a request signed with `access_key_id` as stale
+    /// (see [`Rejection`]). Returns whether a retry would be signed with
+    /// other credentials: the session's have changed since, or the rejected
+    /// credential has expired, in which case it is dropped and a refresh
+    /// starts at once. Many rejections of one credential cost one refresh.
+    pub fn credentials_rejected(&self, access_key_id: &str, rejection: Rejection) -> bool {
+        self.handle.shared.rejected(access_key_id, rejection)
     }
 
     /// Who the session's credentials belong to (for an STS session, the

@@ -5,10 +5,16 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::identity::{IdentityCachePartition, ResolveIdentity};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
+use aws_types::app_name::AppName;
+use aws_types::region::Region;
 use refresh_session_tokio::ConfigError;
 
 /// Which client goes when the cache is full.
@@ -23,51 +29,83 @@ pub enum Eviction {
 /// What makes two clients interchangeable: their type and what in the
 /// config shapes them. Clones of one `SdkConfig` give equal keys; so do
 /// configs built alike with the same credentials provider.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     client: TypeId,
-    region: Option<String>,
+    region: Option<Region>,
     endpoint_url: Option<String>,
     /// The credentials provider's identity (clones share it).
     credentials: Option<IdentityCachePartition>,
-    /// Retry, timeout, behavior version, FIPS, dual-stack, app name.
-    settings: String,
+    retry: Option<RetryConfig>,
+    timeout: Option<TimeoutConfig>,
+    behavior_version: Option<BehaviorVersion>,
+    use_fips: Option<bool>,
+    use_dual_stack: Option<bool>,
+    app_name: Option<AppName>,
 }
 
 impl ClientKey {
     fn of<C: 'static>(config: &SdkConfig) -> Self {
         Self {
             client: TypeId::of::<C>(),
-            region: config.region().map(|r| r.to_string()),
+            region: config.region().cloned(),
             endpoint_url: config.endpoint_url().map(str::to_owned),
-            credentials: config
-                .credentials_provider()
-                .and_then(|p| p.cache_partition()),
-            settings: format!(
-                "{:?}",
-                (
-                    config.retry_config(),
-                    config.timeout_config(),
-                    config.behavior_version(),
-                    config.use_fips(),
-                    config.use_dual_stack(),
-                    config.app_name(),
-                )
-            ),
+            credentials: partition(config),
+            retry: config.retry_config().cloned(),
+            timeout: config.timeout_config().cloned(),
+            behavior_version: config.behavior_version(),
+            use_fips: config.use_fips(),
+            use_dual_stack: config.use_dual_stack(),
+            app_name: config.app_name().cloned(),
         }
     }
+
+    /// Whether a `C` for `config` has this key, compared in place: a hit
+    /// copies nothing out of the config.
+    fn matches<C: 'static>(&self, config: &SdkConfig) -> bool {
+        self.client == TypeId::of::<C>()
+            && self.region.as_ref() == config.region()
+            && self.endpoint_url.as_deref() == config.endpoint_url()
+            && self.credentials == partition(config)
+            && self.retry.as_ref() == config.retry_config()
+            && self.timeout.as_ref() == config.timeout_config()
+            && self.behavior_version == config.behavior_version()
+            && self.use_fips == config.use_fips()
+            && self.use_dual_stack == config.use_dual_stack()
+            && self.app_name.as_ref() == config.app_name()
+    }
+}
+
+/// The hash of a `C` for `config`'s key, from the parts that hash (the
+/// settings are compared, not hashed).
+fn key_hash<C: 'static>(hasher: &RandomState, config: &SdkConfig) -> u64 {
+    hasher.hash_one((
+        TypeId::of::<C>(),
+        config.region().map(Region::as_ref),
+        config.endpoint_url(),
+        partition(config),
+    ))
+}
+
+fn partition(config: &SdkConfig) -> Option<IdentityCachePartition> {
+    config
+        .credentials_provider()
+        .and_then(|p| p.cache_partition())
 }
 
 type Slot = Arc<OnceLock<Box<dyn Any + Send + Sync>>>;
 
 struct Entry {
+    key: ClientKey,
     client: Slot,
     last_used: u64,
     uses: u64,
 }
 
 struct Inner {
-    entries: HashMap<ClientKey, Entry>,
+    /// Entries by their key's hash; equal hashes are rare, so most lists
+    /// hold one.
+    entries: HashMap<u64, Vec<Entry>>,
+    len: usize,
     max_size: usize,
     clock: u64,
 }
@@ -88,6 +126,7 @@ struct Inner {
 /// ```
 pub struct ClientCache {
     eviction: Eviction,
+    hasher: RandomState,
     inner: Mutex<Inner>,
 }
 
@@ -101,8 +140,10 @@ impl ClientCache {
     fn sized(eviction: Eviction, max_size: usize) -> Self {
         Self {
             eviction,
+            hasher: RandomState::new(),
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
+                len: 0,
                 max_size,
                 clock: 0,
             }),
@@ -116,7 +157,7 @@ impl ClientCache {
         C: Clone + Send + Sync + 'static,
         F: FnOnce(&SdkConfig) -> C,
     {
-        let slot = self.slot(ClientKey::of::<C>(config));
+        let slot = self.slot::<C>(config);
         // Built outside the lock: other keys stay available meanwhile, and
         // concurrent callers of this key wait for this one build.
         let client = slot.get_or_init(|| Box::new(new(config)));
@@ -132,7 +173,7 @@ impl ClientCache {
         check_size(max_size)?;
         let mut inner = self.lock();
         inner.max_size = max_size;
-        while inner.entries.len() > max_size {
+        while inner.len > max_size {
             self.evict(&mut inner);
         }
         Ok(())
@@ -140,7 +181,7 @@ impl ClientCache {
 
     /// How many clients are cached.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len
     }
 
     /// Whether no client is cached.
@@ -150,37 +191,56 @@ impl ClientCache {
 
     /// Drops every cached client.
     pub fn clear(&self) {
-        self.lock().entries.clear();
+        let mut inner = self.lock();
+        inner.entries.clear();
+        inner.len = 0;
     }
 
-    fn slot(&self, key: ClientKey) -> Slot {
+    fn slot<C: 'static>(&self, config: &SdkConfig) -> Slot {
+        let hash = key_hash::<C>(&self.hasher, config);
         let mut inner = self.lock();
         inner.clock += 1;
         let now = inner.clock;
-        if !inner.entries.contains_key(&key) && inner.entries.len() >= inner.max_size {
+        let found = inner
+            .entries
+            .get_mut(&hash)
+            .and_then(|entries| entries.iter_mut().find(|e| e.key.matches::<C>(config)));
+        if let Some(entry) = found {
+            entry.last_used = now;
+            entry.uses += 1;
+            return Arc::clone(&entry.client);
+        }
+        if inner.len >= inner.max_size {
             self.evict(&mut inner);
         }
-        let entry = inner.entries.entry(key).or_insert_with(|| Entry {
-            client: Slot::default(),
+        let client = Slot::default();
+        inner.entries.entry(hash).or_default().push(Entry {
+            key: ClientKey::of::<C>(config),
+            client: Arc::clone(&client),
             last_used: now,
-            uses: 0,
+            uses: 1,
         });
-        entry.last_used = now;
-        entry.uses += 1;
-        Arc::clone(&entry.client)
+        inner.len += 1;
+        client
     }
 
     fn evict(&self, inner: &mut Inner) {
         let victim = inner
             .entries
             .iter()
-            .min_by_key(|(_, e)| match self.eviction {
+            .flat_map(|(hash, entries)| entries.iter().enumerate().map(move |(i, e)| (*hash, i, e)))
+            .min_by_key(|(_, _, e)| match self.eviction {
                 Eviction::Lru => (0, e.last_used),
                 Eviction::Lfu => (e.uses, e.last_used),
             })
-            .map(|(key, _)| key.clone());
-        if let Some(key) = victim {
-            inner.entries.remove(&key);
+            .map(|(hash, i, _)| (hash, i));
+        let Some((hash, i)) = victim else { return };
+        if let Some(entries) = inner.entries.get_mut(&hash) {
+            entries.swap_remove(i);
+            if entries.is_empty() {
+                inner.entries.remove(&hash);
+            }
+            inner.len -= 1;
         }
     }
 
@@ -203,7 +263,7 @@ impl fmt::Debug for ClientCache {
         let inner = self.lock();
         f.debug_struct("ClientCache")
             .field("eviction", &self.eviction)
-            .field("len", &inner.entries.len())
+            .field("len", &inner.len)
             .field("max_size", &inner.max_size)
             .finish()
     }

@@ -214,6 +214,18 @@ fn equal_configs_share_an_entry_and_types_do_not() {
         .build();
     cache.get(&other_endpoint, aws_sdk_s3::Client::new);
     assert_eq!(cache.len(), 3, "another endpoint is another entry");
+    let other_retries = region_config("eu-west-1")
+        .into_builder()
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(7))
+        .build();
+    cache.get(&other_retries, aws_sdk_s3::Client::new);
+    assert_eq!(cache.len(), 4, "other retry settings are another entry");
+    get(&cache, &built, "eu-west-1");
+    assert_eq!(
+        built.load(Ordering::SeqCst),
+        1,
+        "the first client is still cached"
+    );
 }
 
 #[test]

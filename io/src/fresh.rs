@@ -89,7 +89,8 @@ fn lanes() -> usize {
 /// takes the lane the fewest live threads hold, so that threads that run
 /// together use different copies however many threads came and went
 /// before them (numbering threads as they start let two long-lived
-/// workers share one copy, and one shared count halved their speed).
+/// workers share one copy, and its one count made each three times
+/// slower).
 struct Lanes {
     holders: [AtomicUsize; MAX_COPIES],
 }

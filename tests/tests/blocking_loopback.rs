@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use refresh_session_blocking::prelude::*;
-use refresh_session_blocking::{Builder, RefreshableSession};
+use refresh_session_blocking::{Builder, Error, RefreshableSession, Rejection};
 use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
 use time::OffsetDateTime;
 
@@ -224,4 +224,36 @@ fn advisory_callers_are_not_delayed_by_a_slow_sts() {
         thread::sleep(Duration::from_millis(5));
     }
     assert_ne!(session.credentials().expect("fresh"), first);
+}
+
+#[test]
+fn a_rejected_credential_is_replaced_with_one_refresh() {
+    let sts = LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(3600),
+        delay: Duration::ZERO,
+    });
+    let session = session(&sts, AssumeRole::new(ROLE).role_session_name("rejected"))
+        .build()
+        .expect("valid");
+    let first = session.credentials().expect("credentials");
+    session.whoami().expect("STS knows the key");
+    // STS revokes the session's credential hours before its expiry.
+    sts.revoke(first.access_key_id());
+    let Err(Error::Service(refusal)) = session.whoami() else {
+        panic!("a revoked key is refused")
+    };
+    let rejection = Rejection::from_code(refusal.code().as_str()).expect("a stale credential");
+    assert_eq!(sts.assume_role_calls(), 1, "nothing refreshed it yet");
+    for _ in 0..3 {
+        assert!(session.credentials_rejected(first.access_key_id(), rejection));
+    }
+    let second = session.credentials().expect("credentials");
+    assert_ne!(second.access_key_id(), first.access_key_id());
+    assert!(session.whoami().is_ok(), "the new credential is accepted");
+    assert_eq!(
+        sts.assume_role_calls(),
+        2,
+        "one refresh for three rejections"
+    );
+    assert_eq!(session.metrics().rejected, 1);
 }
