@@ -5,8 +5,10 @@
 //! credentials provider, the AWS SDK's own lazy identity cache on a hit
 //! (`IdentityCache::lazy()`, what `aws_config` puts in front of every
 //! provider), and a bare `ArcSwap` load of an `Arc` as the floor. Then the
-//! two sessions and the SDK's cache on two threads at once. Async calls
-//! are awaited in tasks on tokio's worker threads, as in a service.
+//! two sessions and the SDK's cache on two threads at once. On one thread
+//! the async calls are awaited in a task on a multi-threaded tokio runtime,
+//! as in a service (the tokio session also in `block_on`); on two threads,
+//! in `block_on` of a runtime per thread.
 
 mod support;
 
@@ -96,22 +98,14 @@ impl SdkCache {
     }
 }
 
-/// A runtime with two workers: the async calls run in tasks on them, one
-/// or two at once, as in a service.
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-}
-
 fn blocking_hits(session: &refresh_session_blocking::RefreshableSession, iters: u64) {
     for _ in 0..iters {
         black_box(session.credentials().expect("fresh"));
     }
 }
 
+/// `iters` calls by a task holding its own clone of the session, as a
+/// service's tasks do.
 async fn tokio_hits(session: refresh_session_tokio::RefreshableSession, iters: u64) {
     for _ in 0..iters {
         black_box(session.credentials().await.expect("fresh"));
@@ -131,7 +125,7 @@ async fn sdk_hits(sdk: Arc<SdkCache>, iters: u64) {
 }
 
 fn one_thread(c: &mut Criterion) {
-    let runtime = runtime();
+    let runtime = Runtime::new().expect("a runtime");
     let blocking = blocking_session();
     let session = tokio_session(&runtime);
     let provider = SessionCredentialsProvider::new(session.clone());
@@ -143,30 +137,31 @@ fn one_thread(c: &mut Criterion) {
         b.iter(|| blocking.credentials().expect("fresh"))
     });
     group.bench_function("tokio credentials()", |b| {
-        b.iter_custom(|iters| {
-            on_tasks(&runtime, 1, iters, |iters| {
-                tokio_hits(session.clone(), iters)
-            })
-        })
+        b.iter_custom(|iters| in_task(&runtime, tokio_hits(session.clone(), iters)))
+    });
+    group.bench_function("tokio credentials() in block_on", |b| {
+        b.iter_custom(|iters| on_runtimes(1, iters, |iters| tokio_hits(session.clone(), iters)))
     });
     group.bench_function("smithy provide_credentials()", |b| {
-        b.iter_custom(|iters| {
-            on_tasks(&runtime, 1, iters, |iters| {
-                provider_hits(provider.clone(), iters)
-            })
-        })
+        b.iter_custom(|iters| in_task(&runtime, provider_hits(provider.clone(), iters)))
     });
     group.bench_function("aws-smithy lazy IdentityCache hit", |b| {
-        b.iter_custom(|iters| {
-            on_tasks(&runtime, 1, iters, |iters| {
-                sdk_hits(Arc::clone(&sdk), iters)
-            })
-        })
+        b.iter_custom(|iters| in_task(&runtime, sdk_hits(Arc::clone(&sdk), iters)))
     });
     group.bench_function("ArcSwap load_full (floor)", |b| {
         b.iter(|| floor.load_full())
     });
     group.finish();
+}
+
+/// The time `work` takes in a task on `runtime`'s workers, as in a service.
+fn in_task(runtime: &Runtime, work: impl Future<Output = ()> + Send + 'static) -> Duration {
+    let task = runtime.spawn(async move {
+        let began = Instant::now();
+        work.await;
+        began.elapsed()
+    });
+    runtime.block_on(task).expect("a task")
 }
 
 /// `work(iters)` on `threads` threads at once: the time one thread took,
@@ -192,37 +187,40 @@ fn on_threads(threads: usize, iters: u64, work: &(dyn Fn(u64) + Sync)) -> Durati
     })
 }
 
-/// The async counterpart of [`on_threads`]: `work(iters)` in `tasks`
-/// tasks at once on the runtime's workers.
-fn on_tasks<F>(runtime: &Runtime, tasks: usize, iters: u64, work: impl Fn(u64) -> F) -> Duration
+/// The async counterpart of [`on_threads`]: `work(iters)` awaited on
+/// `threads` threads at once, each in `block_on` of a runtime of its own
+/// (truly in parallel, whatever a scheduler would do).
+fn on_runtimes<F>(threads: usize, iters: u64, work: impl Fn(u64) -> F + Sync) -> Duration
 where
-    F: Future<Output = ()> + Send + 'static,
+    F: Future<Output = ()>,
 {
-    let start = Arc::new(Barrier::new(tasks));
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| {
-            let (start, work) = (Arc::clone(&start), work(iters));
-            runtime.spawn(async move {
-                // Blocks its worker until all have started: the tasks run
-                // on different workers, at the same time.
-                start.wait();
-                let began = Instant::now();
-                work.await;
-                began.elapsed()
+    let start = Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime");
+                    let work = work(iters);
+                    start.wait();
+                    let began = Instant::now();
+                    runtime.block_on(work);
+                    began.elapsed()
+                })
             })
-        })
-        .collect();
-    runtime.block_on(async {
-        let mut slowest = Duration::ZERO;
-        for handle in handles {
-            slowest = slowest.max(handle.await.expect("a task"));
-        }
-        slowest
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker"))
+            .max()
+            .unwrap_or_default()
     })
 }
 
 fn two_threads(c: &mut Criterion) {
-    let runtime = runtime();
+    let runtime = Runtime::new().expect("a runtime");
     let blocking = blocking_session();
     let session = tokio_session(&runtime);
     let sdk = Arc::new(SdkCache::new(&runtime));
@@ -236,18 +234,14 @@ fn two_threads(c: &mut Criterion) {
         });
         group.bench_function(format!("tokio credentials() x{threads}"), |b| {
             b.iter_custom(|iters| {
-                on_tasks(&runtime, threads, iters, |iters| {
-                    tokio_hits(session.clone(), iters)
-                })
+                on_runtimes(threads, iters, |iters| tokio_hits(session.clone(), iters))
             })
         });
         group.bench_function(
             format!("aws-smithy lazy IdentityCache hit x{threads}"),
             |b| {
                 b.iter_custom(|iters| {
-                    on_tasks(&runtime, threads, iters, |iters| {
-                        sdk_hits(Arc::clone(&sdk), iters)
-                    })
+                    on_runtimes(threads, iters, |iters| sdk_hits(Arc::clone(&sdk), iters))
                 })
             },
         );
