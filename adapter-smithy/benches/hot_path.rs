@@ -140,7 +140,7 @@ fn one_thread(c: &mut Criterion) {
         b.iter_custom(|iters| in_task(&runtime, tokio_hits(session.clone(), iters)))
     });
     group.bench_function("tokio credentials() in block_on", |b| {
-        b.iter_custom(|iters| on_runtimes(1, iters, |iters| tokio_hits(session.clone(), iters)))
+        b.iter_custom(|iters| on_runtimes(1, || tokio_hits(session.clone(), iters)))
     });
     group.bench_function("smithy provide_credentials()", |b| {
         b.iter_custom(|iters| in_task(&runtime, provider_hits(provider.clone(), iters)))
@@ -164,17 +164,19 @@ fn in_task(runtime: &Runtime, work: impl Future<Output = ()> + Send + 'static) -
     runtime.block_on(task).expect("a task")
 }
 
-/// `work(iters)` on `threads` threads at once: the time one thread took,
-/// so that perfect scaling reads the same as one thread.
-fn on_threads(threads: usize, iters: u64, work: &(dyn Fn(u64) + Sync)) -> Duration {
+/// What `prepare` returns, run on `threads` threads at once: the time the
+/// slowest took, so that perfect scaling reads the same as one thread.
+/// Each thread prepares before the start, untimed.
+fn on_threads<R: FnOnce()>(threads: usize, prepare: impl Fn() -> R + Sync) -> Duration {
     let start = Barrier::new(threads);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
+                    let run = prepare();
                     start.wait();
                     let began = Instant::now();
-                    work(iters);
+                    run();
                     began.elapsed()
                 })
             })
@@ -187,35 +189,16 @@ fn on_threads(threads: usize, iters: u64, work: &(dyn Fn(u64) + Sync)) -> Durati
     })
 }
 
-/// The async counterpart of [`on_threads`]: `work(iters)` awaited on
-/// `threads` threads at once, each in `block_on` of a runtime of its own
-/// (truly in parallel, whatever a scheduler would do).
-fn on_runtimes<F>(threads: usize, iters: u64, work: impl Fn(u64) -> F + Sync) -> Duration
-where
-    F: Future<Output = ()>,
-{
-    let start = Barrier::new(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("a runtime");
-                    let work = work(iters);
-                    start.wait();
-                    let began = Instant::now();
-                    runtime.block_on(work);
-                    began.elapsed()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a worker"))
-            .max()
-            .unwrap_or_default()
+/// `work` awaited on `threads` threads at once, each in `block_on` of a
+/// runtime of its own (truly in parallel, whatever a scheduler would do).
+fn on_runtimes<F: Future<Output = ()>>(threads: usize, work: impl Fn() -> F + Sync) -> Duration {
+    on_threads(threads, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let work = work();
+        move || runtime.block_on(work)
     })
 }
 
@@ -228,22 +211,14 @@ fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("hot_path_threads");
     for threads in [1, 2] {
         group.bench_function(format!("blocking credentials() x{threads}"), |b| {
-            b.iter_custom(|iters| {
-                on_threads(threads, iters, &|iters| blocking_hits(&blocking, iters))
-            })
+            b.iter_custom(|iters| on_threads(threads, || || blocking_hits(&blocking, iters)))
         });
         group.bench_function(format!("tokio credentials() x{threads}"), |b| {
-            b.iter_custom(|iters| {
-                on_runtimes(threads, iters, |iters| tokio_hits(session.clone(), iters))
-            })
+            b.iter_custom(|iters| on_runtimes(threads, || tokio_hits(session.clone(), iters)))
         });
         group.bench_function(
             format!("aws-smithy lazy IdentityCache hit x{threads}"),
-            |b| {
-                b.iter_custom(|iters| {
-                    on_runtimes(threads, iters, |iters| sdk_hits(Arc::clone(&sdk), iters))
-                })
-            },
+            |b| b.iter_custom(|iters| on_runtimes(threads, || sdk_hits(Arc::clone(&sdk), iters))),
         );
     }
     group.finish();
