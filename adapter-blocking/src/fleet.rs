@@ -11,21 +11,19 @@
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
-use refresh_session_core::fleet::{FleetKey, FleetLimits, FleetOptions, Members};
+use refresh_session_core::fleet::{FleetKey, FleetLimits, FleetOptions};
 use refresh_session_core::pace::Pacer;
 use refresh_session_core::{Clock, ConfigError, Credentials, Error, SessionConfig, SessionOptions};
-use refresh_session_io::SystemClock;
+use refresh_session_io::{FleetMembers, SystemClock};
 use time::OffsetDateTime;
 
 use crate::session::{Builder, RefreshableSession};
 use crate::transport::Transport;
 
 struct Inner {
-    members: Members<Mutex<Option<RefreshableSession>>>,
+    members: FleetMembers<Mutex<Option<RefreshableSession>>>,
     template: Builder,
-    started: Instant,
 }
 
 /// Blocking sessions by [`FleetKey`], created on first use. Cheap to
@@ -49,7 +47,7 @@ impl SessionFleet {
     /// fetched by its first `credentials()` call). Concurrent first uses
     /// of one key build one session.
     pub fn session(&self, key: &FleetKey) -> Result<RefreshableSession, Error> {
-        let member = self.inner.members.member(key, self.inner.seconds());
+        let member = self.inner.members.member(key);
         // Building a deferred session sends nothing (it reads the shared
         // config files at most): the lock is brief.
         let mut session = member
@@ -86,14 +84,7 @@ impl SessionFleet {
     /// The fleet also does this as it is used. Clones of a dropped
     /// member's session keep working.
     pub fn evict_idle(&self) -> usize {
-        self.inner.members.evict_idle(self.inner.seconds())
-    }
-}
-
-impl Inner {
-    /// Whole seconds since the fleet started: the members' time.
-    fn seconds(&self) -> u64 {
-        self.started.elapsed().as_secs()
+        self.inner.members.evict_idle()
     }
 }
 
@@ -167,9 +158,8 @@ impl FleetBuilder {
         self.template = self.template.transport(transport);
         Ok(SessionFleet {
             inner: Arc::new(Inner {
-                members: Members::new(self.limits.idle_timeout()),
+                members: FleetMembers::new(self.limits.idle_timeout()),
                 template: self.template,
-                started: Instant::now(),
             }),
         })
     }

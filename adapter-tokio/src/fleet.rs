@@ -11,14 +11,13 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 use refresh_session_core::error::{TransportError, TransportErrorKind};
-use refresh_session_core::fleet::{FleetKey, FleetLimits, FleetOptions, Members};
+use refresh_session_core::fleet::{FleetKey, FleetLimits, FleetOptions};
 use refresh_session_core::iot::TlsIdentity;
 use refresh_session_core::pace::Pacer;
 use refresh_session_core::{Clock, ConfigError, Credentials, Error, SessionConfig, SessionOptions};
-use refresh_session_io::SystemClock;
+use refresh_session_io::{FleetMembers, SystemClock};
 use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -28,12 +27,11 @@ use crate::session::{Builder, RefreshableSession};
 use crate::transport::HttpTransport;
 
 struct Inner {
-    members: Members<OnceCell<RefreshableSession>>,
+    members: FleetMembers<OnceCell<RefreshableSession>>,
     template: SessionConfig,
     hooks: Hooks,
     transport: Arc<dyn HttpTransport>,
     runtime: Arc<dyn Runtime>,
-    started: Instant,
 }
 
 /// Sessions by [`FleetKey`], created on first use. Cheap to clone.
@@ -56,7 +54,7 @@ impl SessionFleet {
     /// fetched by its first `credentials()` call, as for any deferred
     /// session). Concurrent first uses of one key build one session.
     pub async fn session(&self, key: &FleetKey) -> Result<RefreshableSession, Error> {
-        let member = self.inner.members.member(key, self.inner.seconds());
+        let member = self.inner.members.member(key);
         member
             .session
             .get_or_try_init(|| self.build(key))
@@ -83,7 +81,7 @@ impl SessionFleet {
     /// The fleet also does this as it is used. Clones of a dropped
     /// member's session keep working.
     pub fn evict_idle(&self) -> usize {
-        self.inner.members.evict_idle(self.inner.seconds())
+        self.inner.members.evict_idle()
     }
 
     async fn build(&self, key: &FleetKey) -> Result<RefreshableSession, Error> {
@@ -92,13 +90,6 @@ impl SessionFleet {
         builder.transport = Some(self.inner.transport.clone());
         builder.runtime = Some(self.inner.runtime.clone());
         builder.build().await
-    }
-}
-
-impl Inner {
-    /// Whole seconds since the fleet started: the members' time.
-    fn seconds(&self) -> u64 {
-        self.started.elapsed().as_secs()
     }
 }
 
@@ -178,12 +169,11 @@ impl FleetBuilder {
         });
         Ok(SessionFleet {
             inner: Arc::new(Inner {
-                members: Members::new(self.limits.idle_timeout()),
+                members: FleetMembers::new(self.limits.idle_timeout()),
                 template: config,
                 hooks,
                 transport,
                 runtime,
-                started: Instant::now(),
             }),
         })
     }

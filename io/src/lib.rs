@@ -1,6 +1,7 @@
 //! The blocking IO that every refresh-session adapter performs the same
 //! way: building an engine from the process environment and the session's
-//! clock, the lock-free fresh path, running MFA commands, building TLS client configurations (the
+//! clock, the lock-free fresh path, a fleet's members on the monotonic
+//! clock, running MFA commands, building TLS client configurations (the
 //! device identity of IoT sessions, with PEM or PKCS#11 keys) and, with the
 //! `mqtt` feature, MQTT client options. The core asks for it (it does no IO
 //! itself); the blocking adapter calls these functions on its threads, async
@@ -23,6 +24,7 @@
 pub mod command;
 mod engine;
 pub mod file;
+mod fleet;
 mod fresh;
 mod mfa_command;
 #[cfg(feature = "mqtt")]
@@ -31,5 +33,6 @@ mod pkcs11;
 pub mod tls;
 
 pub use engine::{SystemClock, new_engine};
+pub use fleet::FleetMembers;
 pub use fresh::FreshCell;
 pub use mfa_command::MfaCommand;
