@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use refresh_session_core::engine::{Access, Engine, FetchId, Input, Output};
+use refresh_session_core::engine::{Access, Engine, FetchId, Input, Request};
 use refresh_session_core::harness::{assume_role_response, dated};
 use refresh_session_core::pace::Pacer;
 use refresh_session_core::sts::AssumeRole;
@@ -117,8 +117,9 @@ impl Fleet {
     }
 
     fn send_requests(&mut self, i: usize, now: OffsetDateTime) {
-        while let Some(output) = self.engines[i].poll_output() {
-            if let Output::Transmit { fetch, .. } = output {
+        while self.engines[i].poll_event().is_some() {}
+        while let Some(request) = self.engines[i].poll_request() {
+            if let Request::Transmit { fetch, .. } = request {
                 let sent = now + self.pacer.admit(now);
                 self.calls.push(sent);
                 let at = (sent.unix_timestamp(), sent.nanosecond());
@@ -139,7 +140,7 @@ impl Fleet {
         );
         let response = dated(assume_role_response(&credentials), issued);
         self.engines[i].handle_input(now, Input::Response { fetch, response });
-        while self.engines[i].poll_output().is_some() {}
+        while self.engines[i].poll_event().is_some() {}
     }
 
     /// The next use that can change anything: the first, on the session's

@@ -142,10 +142,10 @@ impl SessionConfig {
         }
     }
 
-    /// Declares that the driver answers [`Output::MfaToken`] requests:
+    /// Declares that the driver answers [`Request::MfaToken`] requests:
     /// adapters call this when the user sets an MFA token provider.
     ///
-    /// [`Output::MfaToken`]: crate::engine::Output::MfaToken
+    /// [`Request::MfaToken`]: crate::engine::Request::MfaToken
     pub fn use_mfa_token_provider(&mut self) {
         self.mfa_token_provider = true;
     }

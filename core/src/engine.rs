@@ -2,14 +2,45 @@
 //! decides when to refresh, runs one fetch at a time, and tells its driver
 //! what to do.
 //!
-//! The shape is that of `str0m` and `quinn-proto`. Callers ask with
-//! [`Engine::poll_access`]; the driver takes work from
-//! [`Engine::poll_output`], feeds answers back with
-//! [`Engine::handle_input`], and sleeps until [`Engine::poll_timeout`],
-//! then calls [`Engine::handle_timeout`]. Time is always an argument and the
-//! jitter comes from the seed, so the same inputs give the same outputs.
+//! The shape is that of `str0m` and `quinn-proto`'s `Connection`. Time is
+//! always an argument (the local clock: the engine corrects it for AWS's
+//! itself) and the jitter comes from the seed, so the same inputs give the
+//! same outputs. `refresh_session_io::Driver` is the one driver every
+//! adapter runs; this is its contract.
 //!
-//! Refresh semantics (every adapter shows these):
+//! # Methods
+//!
+//! - **Callers** ask with [`Engine::poll_access`] (credentials, or the fetch
+//!   to wait for, or that fetch's error), report a service's refusal with
+//!   [`Engine::credentials_rejected`], and an eager session starts with
+//!   [`Engine::prefetch`].
+//! - **Inputs**: [`Engine::handle_input`] answers a request;
+//!   [`Engine::handle_timeout`] says the time from `poll_timeout` has come;
+//!   [`Engine::abort`] says the driver could not finish the fetch in flight
+//!   (user code panicked, its task was dropped, no thread could start).
+//! - **Outputs**: [`Engine::poll_request`] is work to perform ([`Request`],
+//!   matched exhaustively); [`Engine::poll_event`] is news to pass on
+//!   ([`Event`]: publish this snapshot, wake the waiters of that fetch).
+//! - **Timers**: [`Engine::poll_timeout`] is when to call `handle_timeout`.
+//!
+//! # Rules
+//!
+//! - After every call that takes `&mut self`, drain `poll_event`, then take
+//!   requests from `poll_request`, then re-read `poll_timeout`: any of them
+//!   may have changed.
+//! - At most one fetch is in flight, and it waits for at most one request:
+//!   answer each request once, with the fetch id it carries. Answers for a
+//!   fetch that is no longer in flight are ignored.
+//! - A fetch that will never be answered must be aborted, or its waiters
+//!   wait for ever.
+//! - A `handle_timeout` before the timeout does nothing.
+//! - Nothing here panics on input: times from outside (`Date` headers,
+//!   expirations, TTLs, configured durations) are added with saturating
+//!   arithmetic, and a `Date` more than a day off the local clock fails the
+//!   fetch instead of moving the clock.
+//!
+//! # Refresh semantics (every adapter shows these)
+//!
 //! - fresh: the cached credential, nothing else;
 //! - advisory: the cached credential at once, and one refresh starts unless
 //!   one is running or a failed one is backing off;
@@ -31,13 +62,14 @@ use crate::command::{CommandOutput, CommandSpec};
 use crate::config::{HttpTimeouts, Method, Resolved, SessionConfig};
 use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
-use crate::error::{ConfigError, Error, HookError, TransportError};
+use crate::error::{Abort, ConfigError, Error, HookError, TransportError};
 use crate::fetch::{Answer, Context, Fetch, Need, Progress};
 use crate::iot::{DeviceIdentity, TlsIdentity};
 use crate::mqtt::{Mqtt, MqttPlan, SessionIdentity};
 use crate::policy::{Freshness, RefreshPolicy, Windows};
 use crate::rejection::Rejection;
 use crate::retry::RetryPolicy;
+use crate::saturating;
 use crate::secret::Secret;
 use crate::skew::ClockSkew;
 use crate::sts::StsEndpoint;
@@ -63,9 +95,12 @@ pub enum Access {
     Failed(Error),
 }
 
-/// Work for the driver, or news for it to pass on.
-#[non_exhaustive]
-pub enum Output {
+/// Work for the driver: perform it and answer with the [`Input`] named.
+///
+/// Deliberately not `#[non_exhaustive]`: a driver matches every kind, so a
+/// new kind of request fails to compile in a driver that cannot perform it
+/// instead of leaving a fetch in flight forever.
+pub enum Request {
     /// Send `request` and answer with [`Input::Response`] or
     /// [`Input::TransportFailed`].
     Transmit {
@@ -114,22 +149,26 @@ pub enum Output {
         /// What to run.
         command: CommandSpec,
     },
-    /// A refresh succeeded: publish the new [`Snapshot`] and wake waiters.
-    Refreshed {
-        /// The new credentials.
-        credentials: Arc<Credentials>,
-    },
-    /// A refresh failed: wake waiters so they see the error.
-    RefreshFailed {
-        /// Why.
-        error: Error,
-    },
 }
 
-impl fmt::Debug for Output {
+impl Request {
+    /// The fetch the request belongs to.
+    pub fn fetch(&self) -> FetchId {
+        match self {
+            Request::Transmit { fetch, .. }
+            | Request::MfaToken { fetch, .. }
+            | Request::CallProvider { fetch }
+            | Request::SourceCredentials { fetch }
+            | Request::ReadFile { fetch, .. }
+            | Request::RunCommand { fetch, .. } => *fetch,
+        }
+    }
+}
+
+impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Output::Transmit {
+            Request::Transmit {
                 fetch,
                 request,
                 tls,
@@ -140,7 +179,7 @@ impl fmt::Debug for Output {
                 .field("uri", request.uri())
                 .field("tls", tls)
                 .finish_non_exhaustive(),
-            Output::MfaToken {
+            Request::MfaToken {
                 fetch,
                 serial_number,
             } => f
@@ -148,47 +187,58 @@ impl fmt::Debug for Output {
                 .field("fetch", fetch)
                 .field("serial_number", serial_number)
                 .finish(),
-            Output::CallProvider { fetch } => f
+            Request::CallProvider { fetch } => f
                 .debug_struct("CallProvider")
                 .field("fetch", fetch)
                 .finish(),
-            Output::SourceCredentials { fetch } => f
+            Request::SourceCredentials { fetch } => f
                 .debug_struct("SourceCredentials")
                 .field("fetch", fetch)
                 .finish(),
-            Output::ReadFile { fetch, path } => f
+            Request::ReadFile { fetch, path } => f
                 .debug_struct("ReadFile")
                 .field("fetch", fetch)
                 .field("path", path)
                 .finish(),
-            Output::RunCommand { fetch, command } => f
+            Request::RunCommand { fetch, command } => f
                 .debug_struct("RunCommand")
                 .field("fetch", fetch)
                 .field("program", &command.program)
                 .finish_non_exhaustive(),
-            Output::Refreshed { credentials } => f
-                .debug_struct("Refreshed")
-                .field("credentials", credentials)
-                .finish(),
-            Output::RefreshFailed { error } => f
-                .debug_struct("RefreshFailed")
-                .field("error", error)
-                .finish(),
         }
     }
+}
+
+/// News for the driver to pass on. Not `#[non_exhaustive]` either: an
+/// event a driver ignored would leave readers with a stale credential or
+/// callers waiting.
+#[derive(Debug)]
+pub enum Event {
+    /// What lock-free readers may serve changed (a refresh, a rejection, a
+    /// clock-skew correction that moves the fresh window): hand them this.
+    /// `None`: nothing may be served without asking the engine.
+    Publish(Option<Snapshot>),
+    /// A fetch ended: wake the callers waiting for it; they ask again with
+    /// its id and get its credentials or its error.
+    Finished {
+        /// The fetch.
+        fetch: FetchId,
+        /// Its outcome.
+        result: Result<(), Error>,
+    },
 }
 
 /// An answer from the driver.
 #[non_exhaustive]
 pub enum Input {
-    /// The HTTP answer to [`Output::Transmit`], whatever its status.
+    /// The HTTP answer to [`Request::Transmit`], whatever its status.
     Response {
         /// The fetch it answers.
         fetch: FetchId,
         /// Status, headers and body.
         response: http::Response<Vec<u8>>,
     },
-    /// [`Output::Transmit`] got no answer.
+    /// [`Request::Transmit`] got no answer.
     TransportFailed {
         /// The fetch it answers.
         fetch: FetchId,
@@ -216,7 +266,7 @@ pub enum Input {
         /// The credentials, or why there are none.
         result: Result<Arc<Credentials>, Error>,
     },
-    /// The content of the file [`Output::ReadFile`] named, or why it could
+    /// The content of the file [`Request::ReadFile`] named, or why it could
     /// not be read.
     FileRead {
         /// The fetch it answers.
@@ -224,7 +274,7 @@ pub enum Input {
         /// The bytes, or the reason.
         result: Result<Vec<u8>, String>,
     },
-    /// How [`Output::RunCommand`]'s command ended, or why it did not run
+    /// How [`Request::RunCommand`]'s command ended, or why it did not run
     /// to the end.
     CommandFinished {
         /// The fetch it answers.
@@ -343,7 +393,8 @@ pub struct Engine {
     /// every time the engine keeps).
     background_at: Option<OffsetDateTime>,
     jitter: Jitter,
-    outputs: VecDeque<Output>,
+    requests: VecDeque<Request>,
+    events: VecDeque<Event>,
     metrics: Metrics,
 }
 
@@ -385,7 +436,8 @@ impl Engine {
             retry_at: None,
             background_at: None,
             jitter: Jitter::new(seed),
-            outputs: VecDeque::new(),
+            requests: VecDeque::new(),
+            events: VecDeque::new(),
             metrics: Metrics::default(),
         })
     }
@@ -420,7 +472,7 @@ impl Engine {
         self.http
     }
 
-    /// The MFA command the driver runs to answer [`Output::MfaToken`], if
+    /// The MFA command the driver runs to answer [`Request::MfaToken`], if
     /// one is configured (else a provider answers).
     pub fn mfa_command(&self) -> Option<&CommandSpec> {
         self.mfa_command.as_ref()
@@ -451,7 +503,12 @@ impl Engine {
     /// AWS's time at local time `now`: what drivers sign other requests
     /// (`whoami`, `sign`) with.
     pub fn aws_time(&self, now: OffsetDateTime) -> OffsetDateTime {
-        now + self.skew.offset()
+        saturating::shift(now, self.skew.offset())
+    }
+
+    /// Local time at AWS's time `at`.
+    fn local_time(&self, at: OffsetDateTime) -> OffsetDateTime {
+        saturating::shift(at, -self.skew.offset())
     }
 
     /// The current credential and the end of its fresh window on the local
@@ -461,7 +518,7 @@ impl Engine {
             credentials: current.credentials.clone(),
             fresh_until: current
                 .windows
-                .map(|w| SystemTime::from(w.fresh_until() - self.skew.offset())),
+                .map(|w| SystemTime::from(self.local_time(w.fresh_until()))),
         })
     }
 
@@ -535,6 +592,7 @@ impl Engine {
                 tracing::info!(target: "refresh_session", access_key_id, "credentials rejected as expired; refreshing");
                 self.current = None;
                 self.metrics.rejected += 1;
+                self.events.push_back(Event::Publish(None));
                 if self.in_flight.is_none() {
                     self.start(self.aws_time(now), Trigger::Rejected);
                 }
@@ -544,37 +602,75 @@ impl Engine {
         }
     }
 
-    /// The next piece of work or news for the driver.
-    pub fn poll_output(&mut self) -> Option<Output> {
-        let output = self.outputs.pop_front();
-        if self.outputs.is_empty() {
-            // Outputs come a few per refresh; an idle session of a fleet
+    /// The next piece of work for the driver.
+    pub fn poll_request(&mut self) -> Option<Request> {
+        let request = self.requests.pop_front();
+        if self.requests.is_empty() {
+            // Requests come a few per refresh; an idle session of a fleet
             // should not keep a kilobyte of queue for them.
-            self.outputs = VecDeque::new();
+            self.requests = VecDeque::new();
         }
-        output
+        request
     }
 
-    /// Whether [`poll_output`](Self::poll_output) has something, so a
+    /// Whether [`poll_request`](Self::poll_request) has something, so a
     /// caller knows to wake or start its driver.
-    pub fn has_output(&self) -> bool {
-        !self.outputs.is_empty()
+    pub fn has_request(&self) -> bool {
+        !self.requests.is_empty()
     }
 
-    /// Feeds in the driver's answer to an earlier output. Answers for a
+    /// The next piece of news for the driver. Drain it after every call
+    /// that takes `&mut self`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        event
+    }
+
+    /// The driver could not finish the fetch in flight (`cause` says why):
+    /// it fails with [`Error::Aborted`], its queued requests are dropped,
+    /// and the next caller starts a new one. Does nothing when no fetch is
+    /// in flight.
+    pub fn abort(&mut self, now: OffsetDateTime, cause: Abort) {
+        let Some(id) = self.in_flight.as_ref().map(|f| f.id) else {
+            return;
+        };
+        self.requests.retain(|request| request.fetch() != id);
+        self.finish(self.aws_time(now), id, Err(Error::Aborted(cause)));
+    }
+
+    /// Feeds in the driver's answer to an earlier request. Answers for a
     /// fetch that is no longer running are ignored.
     pub fn handle_input(&mut self, now: OffsetDateTime, input: Input) {
-        let skew_corrected = match &input {
-            Input::Response { response, .. } => {
+        let (id, answer) = input.into_parts();
+        if self.in_flight.as_ref().is_none_or(|f| f.id != id) {
+            tracing::debug!(target: "refresh_session", ?id, "ignoring an answer for a fetch that is not running");
+            return;
+        }
+        let skew_corrected = match &answer {
+            Answer::Response(response) => {
                 let sent = self.sent_at.unwrap_or(now);
-                self.skew.observe(now, sent, response)
+                match self.skew.observe(now, sent, response) {
+                    Ok(corrected) => corrected,
+                    Err(implausible) => {
+                        let error = Error::InvalidResponse {
+                            service: self.method.origin(),
+                            status: response.status().as_u16(),
+                            problem: implausible.problem(),
+                        };
+                        return self.finish(self.aws_time(now), id, Err(error));
+                    }
+                }
             }
             _ => false,
         };
+        if skew_corrected && self.current.is_some() {
+            self.events.push_back(Event::Publish(self.snapshot()));
+        }
         let now = self.aws_time(now);
-        let (id, answer) = input.into_parts();
-        let Some(in_flight) = self.in_flight.as_mut().filter(|f| f.id == id) else {
-            tracing::debug!(target: "refresh_session", ?id, "ignoring an answer for a fetch that is not running");
+        let Some(in_flight) = self.in_flight.as_mut() else {
             return;
         };
         let cx = Context::new(
@@ -600,7 +696,7 @@ impl Engine {
             Some(in_flight) => in_flight.fetch.wake_at(),
             None => self.background_at,
         };
-        at.map(|at| at - self.skew.offset())
+        at.map(|at| self.local_time(at))
     }
 
     /// The time from [`poll_timeout`](Self::poll_timeout) has come: a
@@ -653,14 +749,14 @@ impl Engine {
     }
 
     fn apply(&mut self, now: OffsetDateTime, fetch: FetchId, progress: Progress) {
-        let output = match progress {
+        let request = match progress {
             Progress::Done(result) => return self.finish(now, fetch, result),
             Progress::Wait => return,
             Progress::Need(Need::Transmit(request, tls)) => {
                 let request = *request;
-                self.sent_at = Some(now - self.skew.offset());
+                self.sent_at = Some(self.local_time(now));
                 self.metrics.upstream_calls += 1;
-                Output::Transmit {
+                Request::Transmit {
                     fetch,
                     request,
                     tls,
@@ -668,20 +764,20 @@ impl Engine {
             }
             Progress::Need(Need::Provider) => {
                 self.metrics.upstream_calls += 1;
-                Output::CallProvider { fetch }
+                Request::CallProvider { fetch }
             }
-            Progress::Need(Need::MfaToken { serial }) => Output::MfaToken {
+            Progress::Need(Need::MfaToken { serial }) => Request::MfaToken {
                 fetch,
                 serial_number: serial,
             },
-            Progress::Need(Need::Source) => Output::SourceCredentials { fetch },
-            Progress::Need(Need::ReadFile(path)) => Output::ReadFile { fetch, path },
+            Progress::Need(Need::Source) => Request::SourceCredentials { fetch },
+            Progress::Need(Need::ReadFile(path)) => Request::ReadFile { fetch, path },
             Progress::Need(Need::RunCommand(command)) => {
                 self.metrics.upstream_calls += 1;
-                Output::RunCommand { fetch, command }
+                Request::RunCommand { fetch, command }
             }
         };
-        self.outputs.push_back(output);
+        self.requests.push_back(request);
     }
 
     fn finish(&mut self, now: OffsetDateTime, id: FetchId, result: Result<Credentials, Error>) {
@@ -719,23 +815,30 @@ impl Engine {
             _ => None,
         };
         self.current = Some(Current {
-            credentials: credentials.clone(),
+            credentials,
             windows,
         });
         self.last = Some((id, Ok(())));
-        self.outputs.push_back(Output::Refreshed { credentials });
+        self.events.push_back(Event::Publish(self.snapshot()));
+        self.events.push_back(Event::Finished {
+            fetch: id,
+            result: Ok(()),
+        });
     }
 
     fn fail(&mut self, now: OffsetDateTime, id: FetchId, error: Error) {
         tracing::warn!(target: "refresh_session", %error, "refresh failed");
         self.metrics.failed_refreshes += 1;
         let delay = self.backoff.fail(self.time_to_act(now), &mut self.jitter);
-        self.retry_at = Some(now + delay);
+        self.retry_at = Some(saturating::add(now, delay));
         if !self.defer_refresh {
             self.background_at = self.retry_at;
         }
         self.last = Some((id, Err(error.clone())));
-        self.outputs.push_back(Output::RefreshFailed { error });
+        self.events.push_back(Event::Finished {
+            fetch: id,
+            result: Err(error),
+        });
     }
 
     /// How long until things get worse: the mandatory window if the cached
@@ -749,7 +852,7 @@ impl Engine {
         } else {
             windows.expires_at()
         };
-        (deadline - now).try_into().unwrap_or_default()
+        saturating::between(now, deadline)
     }
 }
 

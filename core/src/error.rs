@@ -120,6 +120,10 @@ pub enum Error {
     /// provider) failed.
     #[error("the source credentials provider failed: {0}")]
     SourceProvider(HookError),
+    /// The refresh ended before its source answered: code it ran panicked,
+    /// or its thread or task could not start or was dropped.
+    #[error(transparent)]
+    Aborted(#[from] Abort),
 }
 
 impl Error {
@@ -381,6 +385,59 @@ pub enum TransportErrorKind {
     TooLarge,
     /// The request could not be sent as built (for example a bad URI).
     InvalidRequest,
+}
+
+/// Why a driver gave up on a refresh. Every caller waiting for it gets
+/// this, and the next caller starts a new refresh.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Abort {
+    /// Code the driver ran for the refresh panicked.
+    #[error("the refresh was aborted: {0}")]
+    Panicked(#[from] Panicked),
+    /// The runtime dropped the refresh work before it finished: the runtime
+    /// shut down, or the task was cancelled.
+    #[error(
+        "the refresh was aborted: its {0} was dropped before it finished (did the runtime shut down?)"
+    )]
+    Dropped(&'static str),
+    /// No thread or task could be started for the refresh.
+    #[error("the refresh could not start: {0}")]
+    NotStarted(String),
+}
+
+/// A panic in code run for a refresh: which code, and the panic's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} panicked")]
+pub struct Panicked {
+    what: &'static str,
+    message: String,
+}
+
+impl Panicked {
+    /// A panic of `what` (`custom credential provider`, `HTTP transport`)
+    /// with the payload `catch_unwind` returned.
+    pub fn new(what: &'static str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = match (
+            payload.downcast_ref::<&str>(),
+            payload.downcast_ref::<String>(),
+        ) {
+            (Some(message), _) => (*message).to_owned(),
+            (_, Some(message)) => message.clone(),
+            _ => "(a panic payload that is not a string)".to_owned(),
+        };
+        Self { what, message }
+    }
+
+    /// The code that panicked.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 /// An error raised by user code the session calls: an MFA token provider or

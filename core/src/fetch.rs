@@ -23,6 +23,7 @@ use crate::error::{ConfigError, Error, HookError, TransportError};
 use crate::iot::{self, IotRequest, TlsIdentity};
 use crate::mfa::{self, MfaError};
 use crate::retry::RetryPolicy;
+use crate::saturating;
 use crate::secret::Secret;
 use crate::sts::{self, AssumeRole, StsEndpoint};
 
@@ -203,7 +204,7 @@ impl<'a> Context<'a> {
             endpoint,
             retry,
             now,
-            local_now: now - skew,
+            local_now: saturating::shift(now, -skew),
             jitter,
             skew_corrected,
         }
@@ -438,6 +439,9 @@ fn retry_or_fail(mut attempt: Attempt, error: Error, cx: Context<'_>) -> (Fetch,
     match attempt.count.retry(&error, cx) {
         None => done(Err(error)),
         Some(delay) if delay.is_zero() => transmit(attempt, cx),
-        Some(delay) => (Fetch::AwaitRetry(attempt, cx.now + delay), Progress::Wait),
+        Some(delay) => (
+            Fetch::AwaitRetry(attempt, saturating::add(cx.now, delay)),
+            Progress::Wait,
+        ),
     }
 }

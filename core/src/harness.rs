@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::config::SessionConfig;
 use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
-use crate::engine::{Access, Engine, FetchId, Input, Output};
+use crate::engine::{Access, Engine, Event, FetchId, Input, Request};
 use crate::error::{HookError, TransportError, TransportErrorKind};
 use crate::secret::Secret;
 
@@ -49,6 +49,24 @@ pub enum Work {
     Provider(FetchId),
     /// Source credentials to supply.
     Source(FetchId),
+    /// A file to read; the simulation has none, so every read fails.
+    ReadFile(FetchId),
+    /// A command to run; the simulation runs none, so every run fails.
+    RunCommand(FetchId),
+}
+
+impl Work {
+    /// The fetch the work belongs to.
+    pub fn fetch(&self) -> FetchId {
+        match self {
+            Work::Transmit(id, _)
+            | Work::MfaToken(id)
+            | Work::Provider(id)
+            | Work::Source(id)
+            | Work::ReadFile(id)
+            | Work::RunCommand(id) => *id,
+        }
+    }
 }
 
 /// A credential the scripted upstream handed out.
@@ -74,7 +92,7 @@ pub struct Sim {
     pending: VecDeque<(Work, OffsetDateTime)>,
     /// The longest time between asking for work and its answer.
     max_round_trip: time::Duration,
-    news: Vec<Output>,
+    events: Vec<Event>,
     issued: Vec<Issued>,
 }
 
@@ -100,7 +118,7 @@ impl Sim {
             checks_signing_time: false,
             pending: VecDeque::new(),
             max_round_trip: time::Duration::ZERO,
-            news: Vec::new(),
+            events: Vec::new(),
             issued: Vec::new(),
         })
     }
@@ -126,7 +144,7 @@ impl Sim {
 
     /// AWS's time (the simulated time plus the server clock's offset).
     pub fn server_now(&self) -> OffsetDateTime {
-        self.now + self.server_offset
+        self.now.saturating_add(self.server_offset)
     }
 
     /// A caller asks for credentials (first time).
@@ -197,7 +215,7 @@ impl Sim {
     /// Moves the clock forward by `by`, stopping at every engine timeout on
     /// the way to fire it.
     pub fn advance(&mut self, by: Duration) {
-        let target = self.now + by;
+        let target = crate::saturating::add(self.now, by);
         while let Some(at) = self.engine.poll_timeout().filter(|at| *at <= target) {
             self.now = self.now.max(at);
             self.engine.handle_timeout(self.now);
@@ -228,22 +246,24 @@ impl Sim {
         &self.issued
     }
 
-    /// Takes the `Refreshed` / `RefreshFailed` outputs seen so far.
-    pub fn take_news(&mut self) -> Vec<Output> {
-        std::mem::take(&mut self.news)
+    /// Takes the events seen so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     fn collect(&mut self) {
-        while let Some(output) = self.engine.poll_output() {
-            let work = match output {
-                Output::Transmit { fetch, request, .. } => Work::Transmit(fetch, Box::new(request)),
-                Output::MfaToken { fetch, .. } => Work::MfaToken(fetch),
-                Output::CallProvider { fetch } => Work::Provider(fetch),
-                Output::SourceCredentials { fetch } => Work::Source(fetch),
-                news => {
-                    self.news.push(news);
-                    continue;
+        self.events
+            .extend(std::iter::from_fn(|| self.engine.poll_event()));
+        while let Some(request) = self.engine.poll_request() {
+            let work = match request {
+                Request::Transmit { fetch, request, .. } => {
+                    Work::Transmit(fetch, Box::new(request))
                 }
+                Request::MfaToken { fetch, .. } => Work::MfaToken(fetch),
+                Request::CallProvider { fetch } => Work::Provider(fetch),
+                Request::SourceCredentials { fetch } => Work::Source(fetch),
+                Request::ReadFile { fetch, .. } => Work::ReadFile(fetch),
+                Request::RunCommand { fetch, .. } => Work::RunCommand(fetch),
             };
             self.pending.push_back((work, self.now));
         }
@@ -329,6 +349,14 @@ impl Sim {
             (Work::Source(fetch), _) => Input::SourceCredentials {
                 fetch,
                 result: Err(crate::Error::Signing("scripted source failure".into())),
+            },
+            (Work::ReadFile(fetch), _) => Input::FileRead {
+                fetch,
+                result: Err("the simulation has no files".into()),
+            },
+            (Work::RunCommand(fetch), _) => Input::CommandFinished {
+                fetch,
+                result: Err("the simulation runs no commands".into()),
             },
         }
     }

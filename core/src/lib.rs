@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use refresh_session_core::custom::CustomCredentials;
-//! use refresh_session_core::engine::{Access, Engine, Input, Output};
+//! use refresh_session_core::engine::{Access, Engine, Event, Input, Request};
 //! use refresh_session_core::SessionConfig;
 //! use time::macros::datetime;
 //!
@@ -29,9 +29,9 @@
 //! };
 //!
 //! // The driver performs what the engine asks for.
-//! while let Some(output) = engine.poll_output() {
-//!     match output {
-//!         Output::CallProvider { fetch } => {
+//! while let Some(request) = engine.poll_request() {
+//!     match request {
+//!         Request::CallProvider { fetch } => {
 //!             let result = CustomCredentials::new()
 //!                 .access_key_id("ASIAEXAMPLE")
 //!                 .secret_access_key("secret")
@@ -39,8 +39,11 @@
 //!                 .expiration_rfc3339("2030-01-01T01:00:00Z");
 //!             engine.handle_input(now, Input::Provided { fetch, result: Ok(result) });
 //!         }
-//!         Output::Refreshed { .. } => {} // a driver publishes and wakes waiters here
 //!         other => unreachable!("a custom session asks for nothing else: {other:?}"),
+//!     }
+//!     // A driver hands out what it publishes and wakes the waiters here.
+//!     while let Some(event) = engine.poll_event() {
+//!         assert!(matches!(event, Event::Publish(Some(_)) | Event::Finished { .. }));
 //!     }
 //! }
 //!
@@ -88,6 +91,7 @@ pub mod profile;
 mod query;
 pub mod rejection;
 pub mod retry;
+mod saturating;
 pub mod secret;
 pub mod sign;
 mod skew;

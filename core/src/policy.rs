@@ -13,6 +13,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::ConfigError;
+use crate::saturating;
 
 /// The advisory timeout unless set: botocore's 15 minutes.
 pub const DEFAULT_ADVISORY_TIMEOUT: Duration = Duration::from_secs(900);
@@ -73,19 +74,21 @@ impl RefreshPolicy {
     /// The windows of a credential received at `issued_at` that expires at
     /// `expiration` (which must be later).
     pub fn windows(&self, issued_at: OffsetDateTime, expiration: OffsetDateTime) -> Windows {
-        let lifetime: Duration = (expiration - issued_at).try_into().unwrap_or_default();
+        let lifetime = saturating::between(issued_at, expiration);
         let advisory = self.advisory.min(lifetime / 2);
         let mandatory = if advisory < self.advisory {
             // Shrink the mandatory window in the same proportion.
-            self.mandatory
-                .mul_f64(advisory.as_secs_f64() / self.advisory.as_secs_f64())
+            saturating::scale(
+                self.mandatory,
+                advisory.as_secs_f64() / self.advisory.as_secs_f64(),
+            )
         } else {
             self.mandatory
         };
         Windows {
             issued_at,
-            fresh_until: expiration - advisory,
-            mandatory_at: expiration - mandatory,
+            fresh_until: saturating::sub(expiration, advisory),
+            mandatory_at: saturating::sub(expiration, mandatory),
             expires_at: expiration,
         }
     }
@@ -157,8 +160,8 @@ impl Windows {
             .try_into()
             .unwrap_or_default();
         let spread = (lifetime / EAGER_SPREAD_SHARE).min(EAGER_SPREAD_CAP);
-        let earliest = self.issued_at + lifetime / 2;
-        (self.fresh_until - spread.mul_f64(jitter.clamp(0.0, 1.0))).max(earliest)
+        let earliest = saturating::add(self.issued_at, lifetime / 2);
+        saturating::sub(self.fresh_until, saturating::scale(spread, jitter)).max(earliest)
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::ConfigError;
+use crate::saturating;
 
 /// How a refresh retries its upstream calls (STS, the IoT credential provider).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,9 +81,12 @@ impl RetryPolicy {
             return None;
         }
         let exponent = attempt.saturating_sub(1).min(16);
-        let ceiling = (self.initial_backoff * 2u32.pow(exponent)).min(self.max_backoff);
-        let delay = ceiling.mul_f64(jitter.clamp(0.0, 1.0));
-        (now + delay <= started + self.deadline).then_some(delay)
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(2u32.pow(exponent))
+            .min(self.max_backoff);
+        let delay = saturating::scale(ceiling, jitter);
+        (saturating::add(now, delay) <= saturating::add(started, self.deadline)).then_some(delay)
     }
 }
 

@@ -22,6 +22,10 @@ const IMF_FIXDATE: &[FormatItem<'static>] = format_description!(
 /// The resolution of a `Date` header.
 const DATE_RESOLUTION: Duration = Duration::SECOND;
 
+/// A larger difference is a broken `Date` header (a proxy, a test server,
+/// the end of time), not a clock to correct for.
+pub(crate) const PLAUSIBLE_SKEW: Duration = Duration::DAY;
+
 /// The offset to add to the local clock to get AWS's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ClockSkew {
@@ -35,26 +39,31 @@ impl ClockSkew {
     }
 
     /// Learns from `response`, received at local time `now` for a request
-    /// sent at local time `sent`; returns whether the estimate changed.
+    /// sent at local time `sent`; returns whether the estimate changed. A
+    /// `Date` more than [`PLAUSIBLE_SKEW`] from the local clock is an error
+    /// that names it, and is never applied.
     pub(crate) fn observe(
         &mut self,
         now: OffsetDateTime,
         sent: OffsetDateTime,
         response: &http::Response<Vec<u8>>,
-    ) -> bool {
+    ) -> Result<bool, ImplausibleDate> {
         let Some(date) = response
             .headers()
             .get(http::header::DATE)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_http_date)
         else {
-            return false;
+            return Ok(false);
         };
-        let round_trip = (now - sent).max(Duration::ZERO);
-        let latest = date + DATE_RESOLUTION + round_trip;
-        let estimate = now + self.offset;
+        if (date - now).abs() > PLAUSIBLE_SKEW {
+            return Err(ImplausibleDate { date, now });
+        }
+        let round_trip = (now - sent).clamp(Duration::ZERO, PLAUSIBLE_SKEW);
+        let latest = date.saturating_add(DATE_RESOLUTION + round_trip);
+        let estimate = now.saturating_add(self.offset);
         if (date..=latest).contains(&estimate) {
-            return false;
+            return Ok(false);
         }
         self.offset = latest - now;
         tracing::warn!(
@@ -62,7 +71,25 @@ impl ClockSkew {
             skew_seconds = self.offset.whole_seconds(),
             "the local clock differs from AWS's; correcting for it"
         );
-        true
+        Ok(true)
+    }
+}
+
+/// An answer's `Date` header that is too far from the local clock to be a
+/// clock to correct for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImplausibleDate {
+    date: OffsetDateTime,
+    now: OffsetDateTime,
+}
+
+impl ImplausibleDate {
+    /// What is wrong, for [`Error::InvalidResponse`](crate::Error).
+    pub(crate) fn problem(&self) -> String {
+        format!(
+            "its Date header ({}) is more than a day from the local clock ({}); check the server and the clock",
+            self.date, self.now
+        )
     }
 }
 
@@ -101,14 +128,20 @@ mod tests {
     fn a_clock_that_agrees_within_the_headers_precision_is_left_alone() {
         let mut skew = ClockSkew::default();
         let now = datetime!(2026-11-22 12:52:32.9 UTC);
-        assert!(!skew.observe(now, now, &dated("Sun, 22 Nov 2026 12:52:32 GMT")));
+        assert_eq!(
+            Ok(false),
+            skew.observe(now, now, &dated("Sun, 22 Nov 2026 12:52:32 GMT"))
+        );
         // A slow answer widens the interval.
         let later = datetime!(2026-11-22 12:52:35 UTC);
-        assert!(!skew.observe(
-            later,
-            later - Duration::seconds(3),
-            &dated("Sun, 22 Nov 2026 12:52:32 GMT")
-        ));
+        assert_eq!(
+            Ok(false),
+            skew.observe(
+                later,
+                later - Duration::seconds(3),
+                &dated("Sun, 22 Nov 2026 12:52:32 GMT")
+            )
+        );
         assert_eq!(skew.offset(), Duration::ZERO);
     }
 
@@ -116,7 +149,10 @@ mod tests {
     fn a_wrong_clock_is_corrected_to_the_late_end() {
         let mut skew = ClockSkew::default();
         let now = datetime!(2026-11-22 13:12:32.5 UTC);
-        assert!(skew.observe(now, now, &dated("Sun, 22 Nov 2026 12:52:32 GMT")));
+        assert_eq!(
+            Ok(true),
+            skew.observe(now, now, &dated("Sun, 22 Nov 2026 12:52:32 GMT"))
+        );
         // AWS's time is 12:52:32 to 12:52:33: the estimate is the latter.
         assert_eq!(
             skew.offset(),
@@ -124,19 +160,55 @@ mod tests {
         );
         // Later answers that agree leave it alone.
         let later = now + Duration::seconds(10);
-        assert!(!skew.observe(later, later, &dated("Sun, 22 Nov 2026 12:52:42 GMT")));
+        assert_eq!(
+            Ok(false),
+            skew.observe(later, later, &dated("Sun, 22 Nov 2026 12:52:42 GMT"))
+        );
         // The local clock was fixed: the estimate follows.
         let fixed = datetime!(2026-11-22 12:53:00.2 UTC);
-        assert!(skew.observe(fixed, fixed, &dated("Sun, 22 Nov 2026 12:53:00 GMT")));
+        assert_eq!(
+            Ok(true),
+            skew.observe(fixed, fixed, &dated("Sun, 22 Nov 2026 12:53:00 GMT"))
+        );
         assert_eq!(skew.offset(), Duration::milliseconds(800));
+    }
+
+    #[test]
+    fn a_date_from_the_end_of_time_is_an_error_and_not_applied() {
+        let mut skew = ClockSkew::default();
+        let now = datetime!(2026-11-22 13:12:32 UTC);
+        for date in [
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Mon, 23 Nov 2026 13:12:34 GMT",
+        ] {
+            let error = skew.observe(now, now, &dated(date));
+            assert!(error.is_err(), "{date}: {error:?}");
+        }
+        assert_eq!(skew.offset(), Duration::ZERO);
+        let ends = [
+            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
+            now,
+        ];
+        assert!(
+            skew.observe(ends[0], now, &dated("Sun, 22 Nov 2026 13:12:32 GMT"))
+                .is_err()
+        );
+        assert_eq!(
+            Ok(false),
+            skew.observe(ends[1], ends[0], &dated("Sun, 22 Nov 2026 13:12:32 GMT"))
+        );
     }
 
     #[test]
     fn answers_without_a_usable_date_teach_nothing() {
         let mut skew = ClockSkew::default();
         let now = datetime!(2026-11-22 13:12:32 UTC);
-        assert!(!skew.observe(now, now, &http::Response::new(Vec::new())));
-        assert!(!skew.observe(now, now, &dated("not a date")));
+        assert_eq!(
+            Ok(false),
+            skew.observe(now, now, &http::Response::new(Vec::new()))
+        );
+        assert_eq!(Ok(false), skew.observe(now, now, &dated("not a date")));
         assert_eq!(skew.offset(), Duration::ZERO);
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use refresh_session_core::custom::CustomCredentials;
-use refresh_session_core::engine::{Access, Engine, Input, Output};
+use refresh_session_core::engine::{Access, Engine, Event, Input, Request};
 use refresh_session_core::error::ErrorCode;
 use refresh_session_core::harness::{MFA_CODE, Reply, Sim, Work};
 use refresh_session_core::mfa::MfaError;
@@ -306,7 +306,7 @@ fn a_bad_code_from_the_provider_fails_the_refresh_without_calling_sts() {
     let Access::Pending(fetch) = engine.poll_access(START, None) else {
         panic!("nothing cached")
     };
-    let Some(Output::MfaToken { fetch: asked, .. }) = engine.poll_output() else {
+    let Some(Request::MfaToken { fetch: asked, .. }) = engine.poll_request() else {
         panic!("the MFA code comes first")
     };
     engine.handle_input(
@@ -317,8 +317,8 @@ fn a_bad_code_from_the_provider_fails_the_refresh_without_calling_sts() {
         },
     );
     assert!(matches!(
-        engine.poll_output(),
-        Some(Output::RefreshFailed { .. })
+        engine.poll_event(),
+        Some(Event::Finished { result: Err(_), .. })
     ));
     match engine.poll_access(START, Some(fetch)) {
         Access::Failed(Error::Mfa(MfaError::InvalidToken { shape })) => {
@@ -453,7 +453,7 @@ fn output_debug_never_shows_request_secrets() {
     ));
     let mut engine = Engine::new(config, &|_| None, START, 1).expect("valid");
     engine.poll_access(START, None);
-    let printed = format!("{:?}", engine.poll_output().expect("a request"));
+    let printed = format!("{:?}", engine.poll_request().expect("a request"));
     for secret in ["987654", "source-secret", "source-token"] {
         assert!(!printed.contains(secret), "{printed}");
     }
@@ -502,11 +502,11 @@ fn iot_sessions_fetch_over_the_device_identity_and_retry() {
     let Access::Pending(fetch) = engine.poll_access(START, None) else {
         panic!("nothing cached")
     };
-    let Some(Output::Transmit {
+    let Some(Request::Transmit {
         fetch: asked,
         request,
         tls,
-    }) = engine.poll_output()
+    }) = engine.poll_request()
     else {
         panic!("a request to the credential provider")
     };
@@ -524,7 +524,7 @@ fn iot_sessions_fetch_over_the_device_identity_and_retry() {
     );
     let retry_at = engine.poll_timeout().expect("a retry is scheduled");
     engine.handle_timeout(retry_at);
-    let Some(Output::Transmit { tls, .. }) = engine.poll_output() else {
+    let Some(Request::Transmit { tls, .. }) = engine.poll_request() else {
         panic!("the retry")
     };
     assert_eq!(tls, TlsIdentity::Device);

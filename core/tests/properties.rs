@@ -190,9 +190,7 @@ proptest! {
                 Op::Timer => { sim.step_to_timeout(setup.lifetime); }
             }
             // Single flight: all outstanding work belongs to one fetch.
-            let fetches: HashSet<FetchId> = sim.pending_work().map(|work| match work {
-                Work::Transmit(id, _) | Work::MfaToken(id) | Work::Provider(id) | Work::Source(id) => *id,
-            }).collect();
+            let fetches: HashSet<FetchId> = sim.pending_work().map(Work::fetch).collect();
             prop_assert!(fetches.len() <= 1, "fetches in flight: {fetches:?}");
             // Waiters see a credential valid now, or the error of their fetch.
             let mut still_waiting = Vec::new();

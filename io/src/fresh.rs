@@ -151,7 +151,7 @@ mod tests {
 
     use refresh_session_core::SessionConfig;
     use refresh_session_core::custom::CustomCredentials;
-    use refresh_session_core::engine::{Access, Engine, Input, Output};
+    use refresh_session_core::engine::{Access, Engine, Input, Request};
     use time::OffsetDateTime;
 
     use super::*;
@@ -170,7 +170,7 @@ mod tests {
         let Access::Pending(_) = engine.poll_access(start, None) else {
             panic!("nothing cached yet")
         };
-        let Some(Output::CallProvider { fetch }) = engine.poll_output() else {
+        let Some(Request::CallProvider { fetch }) = engine.poll_request() else {
             panic!("the provider is asked")
         };
         let answer = CustomCredentials::new()

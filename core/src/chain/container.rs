@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::credentials::Credentials;
 use crate::error::{ConfigError, Error};
 use crate::json;
+use crate::saturating;
 use crate::secret::Secret;
 
 /// How errors name the service.
@@ -132,7 +133,7 @@ struct Answer {
 pub fn render(credentials: &Credentials, now: OffsetDateTime) -> Secret {
     let expiration = credentials
         .expiration()
-        .unwrap_or(now + Duration::from_secs(3600));
+        .unwrap_or(saturating::add(now, Duration::from_secs(3600)));
     let mut json = serde_json::json!({
         "AccessKeyId": credentials.access_key_id(),
         "SecretAccessKey": credentials.secret_access_key().expose(),

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use crate::credentials::Credentials;
 use crate::error::{ConfigError, Error};
 use crate::json;
+use crate::saturating;
 use crate::secret::Secret;
 
 use super::{ChainError, SourceKind};
@@ -45,7 +46,7 @@ pub(crate) struct ImdsToken {
 impl ImdsToken {
     /// Whether it is still good at `now`.
     pub(crate) fn is_valid(&self, now: OffsetDateTime) -> bool {
-        now + TOKEN_MARGIN < self.expires
+        saturating::add(now, TOKEN_MARGIN) < self.expires
     }
 }
 
@@ -154,7 +155,7 @@ pub(crate) fn parse_token(
         .map_or(TOKEN_TTL, Duration::from_secs);
     Ok(ImdsToken {
         value: Secret::new(value),
-        expires: now + ttl,
+        expires: saturating::add(now, ttl),
     })
 }
 

@@ -17,6 +17,7 @@ use crate::command::{CommandOutput, CommandSpec};
 use crate::credentials::Credentials;
 use crate::error::{Error, TransportError};
 use crate::fetch::{Attempts, Context};
+use crate::saturating;
 use crate::secret::Secret;
 use crate::sts;
 
@@ -65,9 +66,10 @@ impl ChainSource {
     }
 
     fn reusable(&self, now: OffsetDateTime) -> Option<Arc<Credentials>> {
-        self.cached
-            .clone()
-            .filter(|c| c.expiration().is_none_or(|at| now + REUSE_MARGIN < at))
+        self.cached.clone().filter(|c| {
+            c.expiration()
+                .is_none_or(|at| saturating::add(now, REUSE_MARGIN) < at)
+        })
     }
 }
 
@@ -427,7 +429,7 @@ impl SourceRun {
         match delay {
             Some(delay) if delay.is_zero() => self.resend(source, cx),
             Some(delay) => {
-                self.retry_at = Some(cx.now + delay);
+                self.retry_at = Some(saturating::add(cx.now, delay));
                 Step::Wait
             }
             None => Step::Done(Err(self.failure(source, error))),
