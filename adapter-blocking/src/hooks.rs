@@ -4,7 +4,6 @@
 //! for the refresh; it never takes the driver thread down with waiters
 //! still waiting.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
@@ -12,7 +11,7 @@ use refresh_session_core::error::HookError;
 use refresh_session_core::{ConfigError, Credentials, Error, Secret};
 
 use crate::session::RefreshableSession;
-use refresh_session_io::MfaCommand;
+use refresh_session_io::{MfaCommand, unwind};
 
 /// The error type user hooks return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -70,9 +69,10 @@ impl Hooks {
     }
 }
 
-/// Runs user code, turning a panic into an error.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, BoxError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(format!("the {what} panicked").into()))
+/// Runs user code, turning a panic into an error that names the hook and
+/// keeps the panic's message.
+fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, BoxError> {
+    unwind::guarded(what, f).unwrap_or_else(|panicked| Err(panicked.into()))
 }
 
 #[cfg(test)]

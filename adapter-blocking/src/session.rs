@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
-use refresh_session_core::engine::Metrics;
+use refresh_session_core::engine::{Engine, Metrics};
 use refresh_session_core::iot::{Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::sign::sign_request;
@@ -12,7 +12,7 @@ use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 
-use crate::driver::Shared;
+use crate::driver::{self, Shared, Threads};
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
 use refresh_session_io::tls::DeviceTls;
@@ -85,7 +85,7 @@ impl RefreshableSession {
     /// mandatory window has begun.
     #[inline(always)]
     pub fn credentials(&self) -> Result<Arc<Credentials>, Error> {
-        self.handle.shared.credentials()
+        driver::credentials(&self.handle.shared)
     }
 
     /// A service refused a request signed with `access_key_id` as stale
@@ -102,9 +102,12 @@ impl RefreshableSession {
     pub fn whoami(&self) -> Result<CallerIdentity, Error> {
         let credentials = self.credentials()?;
         let shared = &self.handle.shared;
-        let request =
-            sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, shared.aws_now())?;
-        let response = shared.transport.send(request, TlsIdentity::Default)?;
+        let endpoint = shared.engine(|engine| engine.sts_endpoint().cloned())?;
+        let request = sts::caller_identity_request(&endpoint, &credentials, shared.aws_now())?;
+        let response = shared
+            .backend()
+            .transport
+            .send(request, TlsIdentity::Default)?;
         sts::parse_caller_identity(&response)
     }
 
@@ -128,7 +131,7 @@ impl RefreshableSession {
 
     /// Refresh counters and the current expiry.
     pub fn metrics(&self) -> Metrics {
-        self.handle.shared.metrics()
+        self.handle.shared.engine(Engine::metrics)
     }
 }
 
@@ -219,7 +222,7 @@ impl Builder {
                 device.as_ref().map(|d| d.config().clone()),
             )
         });
-        let shared = Shared::new(engine, clock, self.hooks, transport);
+        let shared = Shared::new(engine, clock, Threads::new(self.hooks, transport));
         let session = RefreshableSession {
             handle: Arc::new(Handle {
                 shared,
@@ -228,7 +231,7 @@ impl Builder {
             }),
         };
         if !session.handle.shared.defers_refresh() {
-            session.handle.shared.start_eager()?;
+            driver::start_eager(&session.handle.shared)?;
         }
         Ok(session)
     }

@@ -1,339 +1,138 @@
-//! The task side of an async session: the lock-free fresh path, callers
-//! waiting on a `Notify`, and the task that performs what the engine asks
-//! for.
+//! The task side of an async session, on the shared [`Driver`]: callers
+//! wait on a `Notify`, the worker is a task of the session's [`Runtime`],
+//! and requests are performed by the [`HttpTransport`] and async hooks.
 //!
 //! Callers never do IO and never hold the lock across an `.await`. A
-//! refresh runs in a task of its own: in deferred mode one is spawned when
-//! the engine has work and none is running, and it ends when the work is
-//! done; in eager mode one background task lives as long as the session and
-//! also sleeps until the engine's next timeout. A caller that stops
-//! waiting (its future dropped) leaves the refresh running for the others.
+//! deferred session's worker task is spawned when the engine has work and
+//! ends when the work is done; an eager session's lives as long as the
+//! session. A caller that stops waiting (its future dropped) leaves the
+//! refresh running for the others.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use refresh_session_core::engine::{Access, Engine, FetchId, Input, Metrics, Output};
-use refresh_session_core::rejection::Rejection;
-use refresh_session_core::sts::StsEndpoint;
-use refresh_session_core::{Clock, ConfigError, Credentials, Error};
-use refresh_session_io::FreshCell;
-use time::OffsetDateTime;
+use refresh_session_core::engine::{Access, FetchId, Input, Request};
+use refresh_session_core::error::{Abort, Panicked};
+use refresh_session_core::{Credentials, Error};
+use refresh_session_io::{Backend, Driver, Step, Worker, command, file, unwind};
 use tokio::sync::Notify;
 
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, blocking};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::transport::HttpTransport;
 
-/// What the session handles and the refresh task share.
-pub(crate) struct Shared {
-    fresh: FreshCell,
-    state: Mutex<State>,
-    /// Wakes waiting callers: a refresh finished.
-    finished: Notify,
-    /// Wakes the refresh task: there is work, or the session closed. Apart
-    /// from `finished` so that a caller never wakes itself.
+/// A session's driver on tasks.
+pub(crate) type Shared = Driver<Tasks>;
+
+/// What the async adapter supplies to the driver.
+pub(crate) struct Tasks {
+    /// A fetch finished.
+    callers: Notify,
+    /// There is work, or the session closed. Apart from `callers` so that
+    /// a caller never wakes itself.
     work: Notify,
     hooks: Hooks,
-    clock: Arc<dyn Clock>,
     pub(crate) transport: Arc<dyn HttpTransport>,
-    runtime: Arc<dyn Runtime>,
-    eager: bool,
+    pub(crate) runtime: Arc<dyn Runtime>,
 }
 
-struct State {
-    engine: Engine,
-    /// A refresh task is running (always, in eager mode).
-    driving: bool,
-    /// The last handle is gone: the refresh task stops.
-    closed: bool,
-}
-
-/// What the refresh task does next.
-enum Step {
-    Work(Box<Output>),
-    Sleep(Option<OffsetDateTime>),
-    Stop,
-}
-
-impl Shared {
+impl Tasks {
     pub(crate) fn new(
-        engine: Engine,
-        clock: Arc<dyn Clock>,
         hooks: Hooks,
         transport: Arc<dyn HttpTransport>,
         runtime: Arc<dyn Runtime>,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            fresh: FreshCell::default(),
-            eager: !engine.defers_refresh(),
-            state: Mutex::new(State {
-                engine,
-                driving: false,
-                closed: false,
-            }),
-            finished: Notify::new(),
+    ) -> Self {
+        Self {
+            callers: Notify::new(),
             work: Notify::new(),
             hooks,
-            clock,
             transport,
             runtime,
-        })
-    }
-
-    /// The session clock's time, as the engine takes it.
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::from(self.clock.now())
-    }
-
-    /// AWS's time as far as the engine knows it: what other requests
-    /// (`whoami`, `sign`) are signed with.
-    pub(crate) fn aws_now(&self) -> OffsetDateTime {
-        let now = self.now();
-        self.lock().engine.aws_time(now)
-    }
-
-    /// Credentials valid at the first poll. Fresh and advisory paths
-    /// complete on that poll.
-    #[inline(always)]
-    pub(crate) fn credentials(self: &Arc<Self>) -> CredentialsFuture<'_> {
-        CredentialsFuture {
-            shared: self,
-            waiting: None,
         }
     }
 
-    /// Out of line, so that a fresh poll is small enough to be inlined into
-    /// the caller's future.
-    #[cold]
-    #[inline(never)]
-    fn waiting(self: &Arc<Self>) -> BoxFuture<'_, Result<Arc<Credentials>, Error>> {
-        Box::pin(self.wait(None))
-    }
-
-    /// The cached credential while it is fresh: a lock-free load.
-    #[inline]
-    pub(crate) fn fresh(&self) -> Option<Arc<Credentials>> {
-        self.fresh.fresh(&*self.clock)
-    }
-
-    /// A service rejected `access_key_id`; see
-    /// [`Engine::credentials_rejected`].
-    pub(crate) fn rejected(self: &Arc<Self>, access_key_id: &str, rejection: Rejection) -> bool {
-        let mut state = self.lock();
-        let retry = state
-            .engine
-            .credentials_rejected(self.now(), access_key_id, rejection);
-        self.publish(&state);
-        self.wake_driver(&mut state);
-        retry
-    }
-
-    /// Hands the engine's current credential to lock-free readers. Under
-    /// the lock, so that an older snapshot never overwrites a newer one.
-    fn publish(&self, state: &State) {
-        self.fresh.publish(state.engine.snapshot(), &*self.clock);
-    }
-
-    /// Starts the background task and the first fetch of an eager session,
-    /// and waits for that fetch.
-    pub(crate) async fn start_eager(self: &Arc<Self>) -> Result<(), Error> {
-        let first = {
-            let mut state = self.lock();
-            state.driving = true;
-            state.engine.prefetch(self.now())
-        };
-        self.runtime.spawn(Box::pin(Arc::clone(self).drive()));
-        self.wait(Some(first)).await.map(|_| ())
-    }
-
-    /// Stops the refresh task; called when the last handle drops.
-    pub(crate) fn close(&self) {
-        self.lock().closed = true;
-        self.work.notify_waiters();
-    }
-
-    pub(crate) fn defers_refresh(&self) -> bool {
-        !self.eager
-    }
-
-    /// Checks MQTT options against the session (see [`Engine::mqtt`]).
-    #[cfg(feature = "mqtt")]
-    pub(crate) fn mqtt(
-        &self,
-        options: refresh_session_core::mqtt::Mqtt,
-    ) -> Result<refresh_session_core::mqtt::MqttPlan, ConfigError> {
-        self.lock().engine.mqtt(options)
-    }
-
-    /// The executor the session runs on.
-    #[cfg(feature = "mqtt")]
-    pub(crate) fn runtime(&self) -> &dyn Runtime {
-        &*self.runtime
-    }
-
-    pub(crate) fn metrics(&self) -> Metrics {
-        self.lock().engine.metrics()
-    }
-
-    pub(crate) fn sts_endpoint(&self) -> Result<StsEndpoint, ConfigError> {
-        self.lock().engine.sts_endpoint().cloned()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // The engine never panics and user code runs unlocked, so a poisoned
-        // lock still guards a consistent engine.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Asks the engine until it hands out credentials or an error, waiting
-    /// for the refresh task between asks.
-    async fn wait(
-        self: &Arc<Self>,
-        mut waited_for: Option<FetchId>,
-    ) -> Result<Arc<Credentials>, Error> {
-        loop {
-            // Register for the wake-up before asking, so that a refresh
-            // finishing in between is not missed.
-            let mut finished = pin!(self.finished.notified());
-            finished.as_mut().enable();
-            let access = {
-                let mut state = self.lock();
-                let access = state.engine.poll_access(self.now(), waited_for);
-                self.wake_driver(&mut state);
-                access
-            };
-            match access {
-                Access::Ready(credentials) => return Ok(credentials),
-                Access::Failed(error) => return Err(error),
-                Access::Pending(id) => {
-                    waited_for = Some(id);
-                    finished.await;
-                }
-            }
-        }
-    }
-
-    /// Makes sure a refresh task will take the engine's queued work.
-    fn wake_driver(self: &Arc<Self>, state: &mut State) {
-        if !state.engine.has_output() {
-            return;
-        }
-        if state.driving {
-            self.work.notify_waiters();
-            return;
-        }
-        state.driving = true;
-        self.runtime.spawn(Box::pin(Arc::clone(self).drive()));
-    }
-
-    /// Performs the engine's work until there is none and no retry is
-    /// pending (deferred mode), or
-    /// the session closes (eager mode).
-    async fn drive(self: Arc<Self>) {
-        loop {
-            let mut work = pin!(self.work.notified());
-            work.as_mut().enable();
-            match self.next_step() {
-                Step::Work(output) => self.perform(*output).await,
-                Step::Sleep(None) => work.await,
-                Step::Sleep(Some(at)) => {
-                    let sleep = Duration::try_from(at - self.now()).unwrap_or_default();
-                    first(work, self.runtime.sleep(sleep)).await;
-                }
-                Step::Stop => return,
-            }
-        }
-    }
-
-    fn next_step(&self) -> Step {
-        let mut state = self.lock();
-        if state.closed {
-            state.driving = false;
-            return Step::Stop;
-        }
-        let now = self.now();
-        if state.engine.poll_timeout().is_some_and(|at| at <= now) {
-            state.engine.handle_timeout(now);
-        }
-        match state.engine.poll_output() {
-            Some(output) => Step::Work(Box::new(output)),
-            // A deferred session's task stays while a retry is pending.
-            None if self.eager || state.engine.poll_timeout().is_some() => {
-                Step::Sleep(state.engine.poll_timeout())
-            }
-            None => {
-                state.driving = false;
-                Step::Stop
-            }
-        }
-    }
-
-    /// Does one piece of work and feeds the answer back.
-    async fn perform(&self, output: Output) {
-        let input = match output {
-            // A failed refresh may have corrected the clock skew, which
-            // moves the snapshot's window too.
-            Output::Refreshed { .. } | Output::RefreshFailed { .. } => {
-                self.publish(&self.lock());
-                self.finished.notify_waiters();
-                return;
-            }
-            Output::Transmit {
+    /// Performs one request; a panic in the transport is the fetch's end.
+    async fn perform(&self, request: Request) -> Result<Input, Panicked> {
+        let runtime = &*self.runtime;
+        Ok(match request {
+            Request::Transmit {
                 fetch,
                 request,
                 tls,
-            } => match self.transport.send(request, tls).await {
-                Ok(response) => Input::Response { fetch, response },
-                Err(error) => Input::TransportFailed { fetch, error },
-            },
-            Output::MfaToken {
+            } => {
+                const WHAT: &str = "HTTP transport";
+                let sending = unwind::guarded(WHAT, || self.transport.send(request, tls))?;
+                match unwind::guarded_future(WHAT, sending).await? {
+                    Ok(response) => Input::Response { fetch, response },
+                    Err(error) => Input::TransportFailed { fetch, error },
+                }
+            }
+            Request::MfaToken {
                 fetch,
                 serial_number,
-            } => {
-                let result = self.hooks.mfa_token(&serial_number, &*self.runtime).await;
-                Input::MfaToken { fetch, result }
-            }
-            Output::CallProvider { fetch } => {
-                let result = self.hooks.provide(&*self.runtime).await;
-                Input::Provided { fetch, result }
-            }
-            Output::SourceCredentials { fetch } => {
-                let result = self.hooks.source().await;
-                Input::SourceCredentials { fetch, result }
-            }
-            Output::ReadFile { fetch, path } => {
-                let result = blocking_io(&*self.runtime, move || {
-                    refresh_session_io::file::read(&path)
-                })
-                .await;
-                Input::FileRead { fetch, result }
-            }
-            Output::RunCommand { fetch, command } => {
-                let result = blocking_io(&*self.runtime, move || {
-                    refresh_session_io::command::run(&command)
-                })
-                .await;
-                Input::CommandFinished { fetch, result }
-            }
-            other => {
-                tracing::error!(target: "refresh_session", ?other, "this driver does not know the engine's request");
-                return;
-            }
-        };
-        let now = self.now();
-        self.lock().engine.handle_input(now, input);
+            } => Input::MfaToken {
+                fetch,
+                result: self.hooks.mfa_token(&serial_number, runtime).await,
+            },
+            Request::CallProvider { fetch } => Input::Provided {
+                fetch,
+                result: self.hooks.provide(runtime).await,
+            },
+            Request::SourceCredentials { fetch } => Input::SourceCredentials {
+                fetch,
+                result: self.hooks.source().await,
+            },
+            Request::ReadFile { fetch, path } => Input::FileRead {
+                fetch,
+                result: blocking_io("file read", runtime, move || file::read(&path)).await,
+            },
+            Request::RunCommand { fetch, command } => Input::CommandFinished {
+                fetch,
+                result: blocking_io("command", runtime, move || command::run(&command)).await,
+            },
+        })
     }
 }
 
-/// The future of [`Shared::credentials`]: its first poll takes a fresh
-/// credential without a state machine (nothing is stored in the future but
-/// the session); otherwise it awaits the wait, boxed.
+impl Backend for Tasks {
+    const WORKER: &'static str = "refresh task";
+
+    fn wake_callers(&self) {
+        self.callers.notify_waiters();
+    }
+
+    fn wake_worker(&self) {
+        self.work.notify_waiters();
+    }
+
+    fn start_worker(&self, worker: Worker<Self>) {
+        // A runtime that drops the task (it shut down) drops the worker,
+        // which aborts for it; one whose spawn panics, likewise.
+        let task = Box::pin(run(worker));
+        if let Err(panicked) = unwind::guarded("runtime's spawn", || self.runtime.spawn(task)) {
+            tracing::warn!(target: "refresh_session", %panicked, "no refresh task");
+        }
+    }
+}
+
+/// The future of [`credentials`]: its first poll takes a fresh credential
+/// without a state machine (nothing is stored in the future but the
+/// session); otherwise it awaits the wait, boxed.
 pub(crate) struct CredentialsFuture<'a> {
     shared: &'a Arc<Shared>,
     waiting: Option<BoxFuture<'a, Result<Arc<Credentials>, Error>>>,
+}
+
+/// Credentials valid at the first poll. Fresh and advisory paths complete
+/// on that poll.
+#[inline(always)]
+pub(crate) fn credentials(shared: &Arc<Shared>) -> CredentialsFuture<'_> {
+    CredentialsFuture {
+        shared,
+        waiting: None,
+    }
 }
 
 impl Future for CredentialsFuture<'_> {
@@ -346,33 +145,103 @@ impl Future for CredentialsFuture<'_> {
             Some(waiting) => waiting,
             None => match this.shared.fresh() {
                 Some(credentials) => return Poll::Ready(Ok(credentials)),
-                None => this.waiting.insert(this.shared.waiting()),
+                None => this.waiting.insert(waiting(this.shared)),
             },
         };
         waiting.as_mut().poll(cx)
     }
 }
 
+/// Out of line, so that a fresh poll is small enough to be inlined into the
+/// caller's future.
+#[cold]
+#[inline(never)]
+fn waiting(shared: &Arc<Shared>) -> BoxFuture<'_, Result<Arc<Credentials>, Error>> {
+    Box::pin(wait(shared, None))
+}
+
+/// Asks the engine until it hands out credentials or an error, waiting for
+/// the worker between asks.
+pub(crate) async fn wait(
+    shared: &Arc<Shared>,
+    mut waited_for: Option<FetchId>,
+) -> Result<Arc<Credentials>, Error> {
+    loop {
+        // Registered before asking, so that a fetch finishing in between
+        // is not missed.
+        let mut finished = pin!(shared.backend().callers.notified());
+        finished.as_mut().enable();
+        match shared.access(waited_for) {
+            Access::Ready(credentials) => return Ok(credentials),
+            Access::Failed(error) => return Err(error),
+            Access::Pending(id) => {
+                waited_for = Some(id);
+                finished.await;
+            }
+        }
+    }
+}
+
+/// Starts an eager session's worker and first fetch, and waits for it.
+pub(crate) async fn start_eager(shared: &Arc<Shared>) -> Result<(), Error> {
+    let first = shared.prefetch();
+    wait(shared, Some(first)).await.map(drop)
+}
+
+/// The worker task's loop.
+async fn run(mut worker: Worker<Tasks>) {
+    let shared = Arc::clone(worker.driver());
+    let tasks = shared.backend();
+    loop {
+        let mut work = pin!(tasks.work.notified());
+        work.as_mut().enable();
+        match worker.next_step() {
+            Step::Perform(request) => match tasks.perform(request).await {
+                Ok(input) => worker.answer(input),
+                Err(panicked) => worker.abort(Abort::Panicked(panicked)),
+            },
+            Step::Sleep(None) => work.await,
+            Step::Sleep(Some(timeout)) => {
+                // A runtime without a timer panics here: the fetch waiting
+                // for it cannot go on.
+                const WHAT: &str = "runtime's timer";
+                let slept = match unwind::guarded(WHAT, || tasks.runtime.sleep(timeout)) {
+                    Ok(sleep) => first(work, unwind::guarded_future(WHAT, sleep)).await,
+                    Err(panicked) => Err(panicked),
+                };
+                if let Err(panicked) = slept {
+                    return worker.stop(Abort::Panicked(panicked));
+                }
+            }
+            Step::Stop => return,
+        }
+    }
+}
+
 /// Runs blocking IO on the runtime's blocking threads; a panic there is
 /// reported as the IO's error.
 async fn blocking_io<T: Send + 'static>(
+    what: &'static str,
     runtime: &dyn Runtime,
     work: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    crate::hooks::blocking("file or command", runtime, move || Ok(work()))
+    blocking(what, runtime, move || Ok(work()))
         .await
         .map_err(|e| e.to_string())?
 }
 
-/// Completes when either future does.
-async fn first(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
+/// Completes when either future does: the wake-up, or the sleep (with its
+/// outcome).
+async fn first<E>(
+    wake: impl Future<Output = ()>,
+    sleep: impl Future<Output = Result<(), E>>,
+) -> Result<(), E> {
+    let (mut wake, mut sleep) = (pin!(wake), pin!(sleep));
     poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        if wake.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
         }
+        sleep.as_mut().poll(cx)
     })
     .await
 }

@@ -5,15 +5,12 @@
 //! never takes the refresh task down with callers still waiting.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::error::HookError;
 use refresh_session_core::{ConfigError, Credentials, Error, Secret};
-use refresh_session_io::MfaCommand;
+use refresh_session_io::{MfaCommand, unwind};
 use tokio::sync::oneshot;
 
 use crate::runtime::{BoxFuture, Runtime};
@@ -63,7 +60,7 @@ impl Hooks {
     ) -> Result<Secret, HookError> {
         let code = match &self.mfa {
             Some(MfaHook::Async(provider)) => {
-                guarded("MFA token provider", provider(serial.to_owned())).await
+                guarded_async("MFA token provider", || provider(serial.to_owned())).await
             }
             Some(MfaHook::Blocking(provider)) => {
                 let (provider, serial) = (provider.clone(), serial.to_owned());
@@ -89,7 +86,7 @@ impl Hooks {
     ) -> Result<CustomCredentials, HookError> {
         let result = match &self.custom {
             Some(CustomHook::Async(provider)) => {
-                guarded("custom credential provider", provider()).await
+                guarded_async("custom credential provider", || provider()).await
             }
             Some(CustomHook::Blocking(provider)) => {
                 let provider = provider.clone();
@@ -128,10 +125,11 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Credentials, BoxError>> + Send + 'static,
 {
+    let provider = Arc::new(provider);
     Arc::new(move || {
-        let answer = guarded("source credentials provider", Box::pin(provider()));
+        let provider = Arc::clone(&provider);
         Box::pin(async move {
-            answer
+            guarded_async("source credentials provider", || Box::pin(provider()))
                 .await
                 .map(Arc::new)
                 .map_err(|e| Error::SourceProvider(HookError::new(e)))
@@ -139,43 +137,37 @@ where
     })
 }
 
-/// Runs blocking user code on the runtime's blocking threads; a panic there
-/// drops the sender and becomes an error.
+/// Runs blocking code on the runtime's blocking threads. A panic there is
+/// an error that names `what` and keeps the panic's message; work the
+/// runtime drops without running (it shut down) is an error too.
 pub(crate) async fn blocking<T: Send + 'static>(
-    what: &str,
+    what: &'static str,
     runtime: &dyn Runtime,
     work: impl FnOnce() -> Result<T, BoxError> + Send + 'static,
 ) -> Result<T, BoxError> {
     let (sender, receiver) = oneshot::channel();
-    runtime.spawn_blocking(Box::new(move || {
-        let _ = sender.send(work());
-    }));
-    receiver
-        .await
-        .unwrap_or_else(|_| Err(format!("the {what} panicked").into()))
+    let spawned = unwind::guarded("runtime's spawn_blocking", || {
+        runtime.spawn_blocking(Box::new(move || {
+            let _ = sender.send(guarded(what, work));
+        }))
+    });
+    spawned?;
+    receiver.await.unwrap_or_else(|_| {
+        Err(format!("the {what} did not run: the runtime dropped it (did it shut down?)").into())
+    })
 }
 
-/// Polls user code's future, turning a panic into an error.
-fn guarded<T>(what: &str, future: BoxFuture<'static, Result<T, BoxError>>) -> CatchUnwind<T> {
-    CatchUnwind {
-        what: what.to_owned(),
-        future,
-    }
+/// Calls user code that returns a future and awaits it; a panic in the call
+/// or in any poll of the future is an error that names `what`.
+async fn guarded_async<T>(
+    what: &'static str,
+    call: impl FnOnce() -> BoxFuture<'static, Result<T, BoxError>>,
+) -> Result<T, BoxError> {
+    let future = unwind::guarded(what, call)?;
+    unwind::guarded_future(what, future).await?
 }
 
-struct CatchUnwind<T> {
-    what: String,
-    future: BoxFuture<'static, Result<T, BoxError>>,
-}
-
-impl<T> Future for CatchUnwind<T> {
-    type Output = Result<T, BoxError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        match catch_unwind(AssertUnwindSafe(|| this.future.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(_) => Poll::Ready(Err(format!("the {} panicked", this.what).into())),
-        }
-    }
+/// Runs user code, turning a panic into an error.
+fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, BoxError> {
+    unwind::guarded(what, f)?
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::custom::CustomCredentials;
-use refresh_session_core::engine::Metrics;
+use refresh_session_core::engine::{Engine, Metrics};
 use refresh_session_core::iot::{DeviceIdentity, Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::sign::sign_request;
@@ -16,7 +16,7 @@ use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, Sessi
 use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, new_engine};
 
-use crate::driver::Shared;
+use crate::driver::{self, Shared, Tasks};
 use crate::hooks::{self, BoxError, CustomHook, Hooks, MfaHook, blocking};
 use crate::runtime::Runtime;
 use crate::transport::HttpTransport;
@@ -102,7 +102,7 @@ impl RefreshableSession {
     /// refresh.
     #[inline(always)]
     pub fn credentials(&self) -> impl Future<Output = Result<Arc<Credentials>, Error>> + Send + '_ {
-        self.handle.shared.credentials()
+        driver::credentials(&self.handle.shared)
     }
 
     /// The cached credential if it is fresh (before its advisory window),
@@ -129,9 +129,13 @@ impl RefreshableSession {
     pub async fn whoami(&self) -> Result<CallerIdentity, Error> {
         let credentials = self.credentials().await?;
         let shared = &self.handle.shared;
-        let request =
-            sts::caller_identity_request(&shared.sts_endpoint()?, &credentials, shared.aws_now())?;
-        let response = shared.transport.send(request, TlsIdentity::Default).await?;
+        let endpoint = shared.engine(|engine| engine.sts_endpoint().cloned())?;
+        let request = sts::caller_identity_request(&endpoint, &credentials, shared.aws_now())?;
+        let response = shared
+            .backend()
+            .transport
+            .send(request, TlsIdentity::Default)
+            .await?;
         sts::parse_caller_identity(&response)
     }
 
@@ -155,7 +159,7 @@ impl RefreshableSession {
 
     /// Refresh counters and the current expiry.
     pub fn metrics(&self) -> Metrics {
-        self.handle.shared.metrics()
+        self.handle.shared.engine(Engine::metrics)
     }
 }
 
@@ -279,7 +283,7 @@ impl Builder {
             Some(transport) => transport,
             None => default_transport(engine.http_timeouts(), device.as_ref())?,
         };
-        let shared = Shared::new(engine, clock, self.hooks, transport, runtime);
+        let shared = Shared::new(engine, clock, Tasks::new(self.hooks, transport, runtime));
         let session = RefreshableSession {
             handle: Arc::new(Handle {
                 shared,
@@ -288,7 +292,7 @@ impl Builder {
             }),
         };
         if !session.handle.shared.defers_refresh() {
-            session.handle.shared.start_eager().await?;
+            driver::start_eager(&session.handle.shared).await?;
         }
         Ok(session)
     }

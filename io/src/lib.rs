@@ -22,6 +22,7 @@
 //! ```
 
 pub mod command;
+mod driver;
 mod engine;
 pub mod file;
 mod fleet;
@@ -31,7 +32,9 @@ mod mfa_command;
 pub mod mqtt;
 mod pkcs11;
 pub mod tls;
+pub mod unwind;
 
+pub use driver::{Backend, Driver, Step, Worker};
 pub use engine::{SystemClock, new_engine};
 pub use fleet::FleetMembers;
 pub use fresh::FreshCell;

@@ -17,7 +17,7 @@ impl RefreshableSession {
     /// every (re)connect. Iterate the connection to drive it; after an
     /// error, iterating again reconnects.
     pub fn mqtt(&self, options: Mqtt) -> Result<(rumqttc::Client, rumqttc::Connection), Error> {
-        let plan = self.handle.shared.mqtt(options)?;
+        let plan = self.handle.shared.engine(|engine| engine.mqtt(options))?;
         let presign: Presign = {
             let session = self.clone();
             let plan = plan.clone();

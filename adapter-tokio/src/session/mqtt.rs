@@ -20,7 +20,7 @@ impl RefreshableSession {
         &self,
         options: Mqtt,
     ) -> Result<(rumqttc::AsyncClient, rumqttc::EventLoop), Error> {
-        let plan = self.handle.shared.mqtt(options)?;
+        let plan = self.handle.shared.engine(|engine| engine.mqtt(options))?;
         let presign: Presign = {
             let session = self.clone();
             let plan = Arc::new(plan.clone());
@@ -31,13 +31,17 @@ impl RefreshableSession {
         };
         let device = self.handle.device.clone();
         // Own keys are read from files or opened in a token.
-        let options = blocking("MQTT options", self.handle.shared.runtime(), move || {
-            Ok(refresh_session_io::mqtt::options(
-                &plan,
-                device.as_ref(),
-                presign,
-            ))
-        })
+        let options = blocking(
+            "MQTT options",
+            &*self.handle.shared.backend().runtime,
+            move || {
+                Ok(refresh_session_io::mqtt::options(
+                    &plan,
+                    device.as_ref(),
+                    presign,
+                ))
+            },
+        )
         .await
         .map_err(|e| ConfigError::new("certificate", e.to_string()))??;
         Ok(rumqttc::AsyncClient::new(options, REQUEST_CAPACITY))
