@@ -35,11 +35,12 @@ pub fn run(spec: &CommandSpec) -> Result<CommandOutput, String> {
     // block while we wait for it to exit.
     let stdout = child.stdout.take().map(read_all);
     let stderr = child.stderr.take().map(read_all);
-    let deadline = Instant::now() + spec.timeout;
+    // A timeout past the end of `Instant` never expires.
+    let deadline = Instant::now().checked_add(spec.timeout);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {
                 // Kill errors mean it exited meanwhile; wait reaps it.
                 let _ = child.kill();
                 let _ = child.wait();
@@ -113,5 +114,12 @@ mod tests {
                 .expect_err("killed")
                 .contains("did not finish")
         );
+    }
+
+    #[test]
+    fn a_timeout_past_the_end_of_time_waits_for_the_command() {
+        let mut endless = sh("echo done", false);
+        endless.timeout = Duration::MAX;
+        assert_eq!(run(&endless).expect("ran").stdout, b"done\n");
     }
 }
