@@ -231,7 +231,7 @@ impl Sim {
     /// `limit`; returns whether it did.
     pub fn step_to_timeout(&mut self, limit: Duration) -> bool {
         match self.engine.poll_timeout() {
-            Some(at) if at <= self.now + limit => {
+            Some(at) if at <= crate::saturating::add(self.now, limit) => {
                 self.now = self.now.max(at);
                 self.engine.handle_timeout(self.now);
                 self.collect();
@@ -366,7 +366,7 @@ impl Sim {
         let issued = Issued {
             access_key_id: format!("ASIASIM{n:08}"),
             at,
-            expires: at + lifetime,
+            expires: crate::saturating::add(at, lifetime),
         };
         let credentials = Credentials::new(
             issued.access_key_id.clone(),

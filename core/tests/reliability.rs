@@ -264,3 +264,43 @@ fn a_clock_twenty_minutes_slow_is_corrected_before_the_retry_deadline() {
     assert!(matches!(sim.recall(fetch), Access::Ready(_)));
     assert_eq!(sim.engine().clock_skew().whole_minutes(), 20);
 }
+
+#[test]
+fn an_answer_dated_at_the_end_of_time_fails_the_refresh_and_moves_no_clock() {
+    for offset in [time::Duration::MAX, time::Duration::days(-2)] {
+        let mut sim = sim(sts());
+        sim.set_server_clock(offset, false);
+        let Access::Pending(fetch) = sim.call() else {
+            panic!("nothing cached")
+        };
+        assert!(sim.answer(Reply::Credentials(HOUR)));
+        match sim.recall(fetch) {
+            Access::Failed(Error::InvalidResponse { problem, .. }) => {
+                assert!(problem.contains("Date header"), "{problem}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(sim.engine().clock_skew(), time::Duration::ZERO);
+        assert!(
+            sim.engine().poll_timeout().is_none(),
+            "nothing left in flight"
+        );
+    }
+}
+
+#[test]
+fn credentials_that_expire_at_the_end_of_time_are_served_without_overflow() {
+    let mut sim = sim(sts()
+        .advisory_timeout(Duration::MAX)
+        .mandatory_timeout(Duration::MAX));
+    let Access::Pending(fetch) = sim.call() else {
+        panic!("nothing cached")
+    };
+    assert!(sim.answer(Reply::Credentials(Duration::MAX)));
+    let Access::Ready(credentials) = sim.recall(fetch) else {
+        panic!("served")
+    };
+    assert!(credentials.expiration().expect("expires") > START);
+    sim.advance(Duration::from_secs(u64::MAX));
+    assert!(matches!(sim.call(), Access::Pending(_) | Access::Failed(_)));
+}

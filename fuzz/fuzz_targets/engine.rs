@@ -1,7 +1,8 @@
 //! The engine driven by an arbitrary sequence of callers, answers, failures
 //! and clock steps, with its invariants asserted after every step: a
 //! credential handed out is valid on AWS's clock; at most one fetch is in
-//! flight; nothing panics.
+//! flight; nothing panics, not even with durations, expirations and `Date`
+//! headers at the ends of `time`'s range.
 #![no_main]
 
 use std::collections::HashSet;
@@ -19,13 +20,41 @@ use time::macros::datetime;
 struct Setup {
     custom: bool,
     defer: bool,
-    lifetime_secs: u16,
-    advisory_secs: u16,
-    mandatory_secs: u16,
+    lifetime: Span,
+    advisory: Span,
+    mandatory: Span,
+    retry_deadline: Span,
     max_attempts: u8,
-    server_offset_secs: i16,
+    server_clock: ServerClock,
     checks_signing_time: bool,
+    near_the_end_of_time: bool,
     seed: u64,
+}
+
+/// A duration: a plausible one, or one at the end of the range.
+#[derive(Debug, Arbitrary)]
+enum Span {
+    Secs(u16),
+    Max,
+    Secs64(u64),
+}
+
+impl Span {
+    fn duration(&self) -> Duration {
+        match self {
+            Span::Secs(secs) => Duration::from_secs(u64::from(*secs)),
+            Span::Max => Duration::MAX,
+            Span::Secs64(secs) => Duration::from_secs(*secs),
+        }
+    }
+}
+
+/// AWS's clock, as its `Date` headers tell it.
+#[derive(Debug, Arbitrary)]
+enum ServerClock {
+    Off(i16),
+    EndOfTime,
+    StartOfTime,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -48,9 +77,9 @@ fn reply(code: u8, lifetime: Duration) -> Reply {
 
 fuzz_target!(|input: (Setup, Vec<Op>)| {
     let (setup, ops) = input;
-    let lifetime = Duration::from_secs(u64::from(setup.lifetime_secs.max(1)));
-    let advisory = Duration::from_secs(u64::from(setup.advisory_secs));
-    let mandatory = Duration::from_secs(u64::from(setup.mandatory_secs)).min(advisory);
+    let lifetime = setup.lifetime.duration().max(Duration::from_secs(1));
+    let advisory = setup.advisory.duration();
+    let mandatory = setup.mandatory.duration().min(advisory);
     let config = if setup.custom {
         SessionConfig::custom()
     } else {
@@ -62,13 +91,21 @@ fuzz_target!(|input: (Setup, Vec<Op>)| {
         .defer_refresh(setup.defer)
         .advisory_timeout(advisory)
         .mandatory_timeout(mandatory)
-        .max_attempts(u32::from(setup.max_attempts % 5).max(1));
-    let start = datetime!(2030-01-01 0:00 UTC);
+        .max_attempts(u32::from(setup.max_attempts % 5).max(1))
+        .retry_deadline(setup.retry_deadline.duration());
+    let start = match setup.near_the_end_of_time {
+        true => datetime!(9999-12-31 23:00 UTC),
+        false => datetime!(2030-01-01 0:00 UTC),
+    };
     let Ok(mut sim) = Sim::new(config, start, setup.seed) else {
         return;
     };
     if !setup.custom {
-        let offset = time::Duration::seconds(i64::from(setup.server_offset_secs));
+        let offset = match setup.server_clock {
+            ServerClock::Off(secs) => time::Duration::seconds(i64::from(secs)),
+            ServerClock::EndOfTime => time::Duration::MAX,
+            ServerClock::StartOfTime => time::Duration::MIN,
+        };
         sim.set_server_clock(offset, setup.checks_signing_time);
     }
     let mut waiting: Vec<FetchId> = Vec::new();
@@ -105,15 +142,7 @@ fuzz_target!(|input: (Setup, Vec<Op>)| {
                 Access::Failed(_) => {}
             }
         }
-        let fetches: HashSet<FetchId> = sim
-            .pending_work()
-            .map(|work| match work {
-                Work::Transmit(id, _)
-                | Work::MfaToken(id)
-                | Work::Provider(id)
-                | Work::Source(id) => *id,
-            })
-            .collect();
+        let fetches: HashSet<FetchId> = sim.pending_work().map(Work::fetch).collect();
         assert!(fetches.len() <= 1, "two fetches in flight: {fetches:?}");
     }
 });
