@@ -11,11 +11,12 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use refresh_session_core::engine::{Access, FetchId, Input, Request};
+use refresh_session_core::engine::{Access, FetchId, Input, Permit, Request};
 use refresh_session_core::error::{Abort, Panicked};
 use refresh_session_core::{Credentials, Error};
 use refresh_session_io::{Backend, Driver, Step, Worker, command, file, unwind};
 
+use crate::fleet::Admission;
 use crate::hooks::Hooks;
 use crate::transport::Transport;
 
@@ -33,21 +34,32 @@ pub(crate) struct Threads {
     work: Signal,
     hooks: Hooks,
     pub(crate) transport: Transport,
+    /// A fleet member's bound and pace on refreshes.
+    admission: Option<Arc<Admission>>,
 }
 
 impl Threads {
-    pub(crate) fn new(hooks: Hooks, transport: Transport) -> Self {
+    pub(crate) fn new(
+        hooks: Hooks,
+        transport: Transport,
+        admission: Option<Arc<Admission>>,
+    ) -> Self {
         Self {
             callers: Signal::default(),
             work: Signal::default(),
             hooks,
             transport,
+            admission,
         }
     }
 
     /// Performs one request; a panic in the HTTP stack is the fetch's end.
     fn perform(&self, request: Request) -> Result<Input, Panicked> {
         Ok(match request {
+            Request::Admit { fetch } => Input::Admitted {
+                fetch,
+                permit: Permit::new(self.admission.as_ref().map(Admission::enter)),
+            },
             Request::Transmit {
                 fetch,
                 request,

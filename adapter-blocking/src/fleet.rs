@@ -154,8 +154,8 @@ impl FleetBuilder {
             pacer: pacer.map(Mutex::new),
             clock,
         };
-        let transport = Transport::new(config.http_timeouts(), None).admitted(admission);
-        self.template = self.template.transport(transport);
+        let transport = Transport::new(config.http_timeouts(), None);
+        self.template = self.template.transport(transport).admission(admission);
         Ok(SessionFleet {
             inner: Arc::new(Inner {
                 members: FleetMembers::new(self.limits.idle_timeout()),
@@ -184,9 +184,10 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// Waits for a free slot, then for the pacer's turn; the call holds
-    /// the slot until the returned guard drops.
-    pub(crate) fn enter(&self) -> Slot<'_> {
+    /// Waits for a free slot, then for the pacer's turn: a member's
+    /// refresh starts (and signs its requests) only then, and holds the
+    /// slot until the returned guard drops.
+    pub(crate) fn enter(self: &Arc<Self>) -> Slot {
         let in_flight = self.in_flight();
         let mut in_flight = self
             .freed
@@ -204,7 +205,7 @@ impl Admission {
                 std::thread::sleep(wait);
             }
         }
-        Slot(self)
+        Slot(Arc::clone(self))
     }
 
     fn in_flight(&self) -> MutexGuard<'_, usize> {
@@ -224,10 +225,10 @@ impl fmt::Debug for Admission {
     }
 }
 
-/// A call's slot in the fleet's limit.
-pub(crate) struct Slot<'a>(&'a Admission);
+/// A refresh's slot in the fleet's limit.
+pub(crate) struct Slot(Arc<Admission>);
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         *self.0.in_flight() -= 1;
         self.0.freed.notify_one();

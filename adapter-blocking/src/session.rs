@@ -13,6 +13,7 @@ use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 
 use crate::driver::{self, Shared, Threads};
+use crate::fleet::Admission;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
 use refresh_session_io::tls::DeviceTls;
@@ -151,6 +152,8 @@ pub struct Builder {
     hooks: Hooks,
     /// A fleet's shared client; else the session makes its own.
     transport: Option<Transport>,
+    /// A fleet's bound and pace on its members' refreshes.
+    admission: Option<Arc<Admission>>,
 }
 
 impl SessionOptions for Builder {
@@ -165,6 +168,7 @@ impl Builder {
             config,
             hooks: Hooks::default(),
             transport: None,
+            admission: None,
         }
     }
 
@@ -178,13 +182,21 @@ impl Builder {
         self
     }
 
-    /// A builder of a fleet member: this one's hooks and transport, with
-    /// the member's `config`.
+    /// Admits every refresh through `admission` before it starts.
+    pub(crate) fn admission(mut self, admission: Admission) -> Self {
+        self.admission = Some(Arc::new(admission));
+        self.config.use_admission();
+        self
+    }
+
+    /// A builder of a fleet member: this one's hooks, transport and
+    /// admission, with the member's `config`.
     pub(crate) fn for_member(&self, config: SessionConfig) -> Self {
         Self {
             config,
             hooks: self.hooks.clone(),
             transport: self.transport.clone(),
+            admission: self.admission.clone(),
         }
     }
 
@@ -222,7 +234,8 @@ impl Builder {
                 device.as_ref().map(|d| d.config().clone()),
             )
         });
-        let shared = Shared::new(engine, clock, Threads::new(self.hooks, transport));
+        let threads = Threads::new(self.hooks, transport, self.admission);
+        let shared = Shared::new(engine, clock, threads);
         let session = RefreshableSession {
             handle: Arc::new(Handle {
                 shared,

@@ -14,16 +14,14 @@ use refresh_session_core::secret::muted;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{Connector, TcpConnector};
 
-use crate::fleet::Admission;
 use crate::mtls::MtlsConnector;
 
 /// Connection-reusing HTTP clients: one for ordinary TLS, and one with the
-/// device's identity if the session has one; a fleet's limit on its calls.
+/// device's identity if the session has one.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
     agent: ureq::Agent,
     device: Option<ureq::Agent>,
-    admission: Option<Arc<Admission>>,
 }
 
 impl Transport {
@@ -39,15 +37,6 @@ impl Transport {
         Self {
             agent: agent_config(timeouts).new_agent(),
             device,
-            admission: None,
-        }
-    }
-
-    /// The same clients, each call admitted by `admission` first.
-    pub(crate) fn admitted(self, admission: Admission) -> Self {
-        Self {
-            admission: Some(Arc::new(admission)),
-            ..self
         }
     }
 
@@ -68,7 +57,6 @@ impl Transport {
             }
             _ => &self.agent,
         };
-        let _slot = self.admission.as_deref().map(Admission::enter);
         // ureq traces the bytes it sends and receives: session tokens, MFA
         // codes, secret keys.
         muted(|| {

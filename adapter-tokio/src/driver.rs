@@ -13,12 +13,13 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use refresh_session_core::engine::{Access, FetchId, Input, Request};
+use refresh_session_core::engine::{Access, FetchId, Input, Permit, Request};
 use refresh_session_core::error::{Abort, Panicked};
 use refresh_session_core::{Credentials, Error};
 use refresh_session_io::{Backend, Driver, Step, Worker, command, file, unwind};
 use tokio::sync::Notify;
 
+use crate::fleet::Admission;
 use crate::hooks::{Hooks, blocking};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::transport::HttpTransport;
@@ -36,6 +37,8 @@ pub(crate) struct Tasks {
     hooks: Hooks,
     pub(crate) transport: Arc<dyn HttpTransport>,
     pub(crate) runtime: Arc<dyn Runtime>,
+    /// A fleet member's bound and pace on refreshes.
+    admission: Option<Arc<Admission>>,
 }
 
 impl Tasks {
@@ -43,6 +46,7 @@ impl Tasks {
         hooks: Hooks,
         transport: Arc<dyn HttpTransport>,
         runtime: Arc<dyn Runtime>,
+        admission: Option<Arc<Admission>>,
     ) -> Self {
         Self {
             callers: Notify::new(),
@@ -50,6 +54,7 @@ impl Tasks {
             hooks,
             transport,
             runtime,
+            admission,
         }
     }
 
@@ -57,6 +62,13 @@ impl Tasks {
     async fn perform(&self, request: Request) -> Result<Input, Panicked> {
         let runtime = &*self.runtime;
         Ok(match request {
+            Request::Admit { fetch } => Input::Admitted {
+                fetch,
+                permit: match &self.admission {
+                    Some(admission) => admission.enter(runtime).await?,
+                    None => Permit::new(()),
+                },
+            },
             Request::Transmit {
                 fetch,
                 request,

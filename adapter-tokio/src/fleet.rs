@@ -12,17 +12,17 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use refresh_session_core::error::{TransportError, TransportErrorKind};
+use refresh_session_core::engine::Permit;
+use refresh_session_core::error::Panicked;
 use refresh_session_core::fleet::{FleetKey, FleetLimits, FleetOptions};
-use refresh_session_core::iot::TlsIdentity;
 use refresh_session_core::pace::Pacer;
 use refresh_session_core::{Clock, ConfigError, Credentials, Error, SessionConfig, SessionOptions};
-use refresh_session_io::{FleetMembers, SystemClock};
+use refresh_session_io::{FleetMembers, SystemClock, unwind};
 use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::hooks::Hooks;
-use crate::runtime::{BoxFuture, Runtime};
+use crate::runtime::Runtime;
 use crate::session::{Builder, RefreshableSession};
 use crate::transport::HttpTransport;
 
@@ -32,6 +32,7 @@ struct Inner {
     hooks: Hooks,
     transport: Arc<dyn HttpTransport>,
     runtime: Arc<dyn Runtime>,
+    admission: Arc<Admission>,
 }
 
 /// Sessions by [`FleetKey`], created on first use. Cheap to clone.
@@ -89,6 +90,7 @@ impl SessionFleet {
         builder.hooks = self.inner.hooks.clone();
         builder.transport = Some(self.inner.transport.clone());
         builder.runtime = Some(self.inner.runtime.clone());
+        builder.admission = Some(self.inner.admission.clone());
         builder.build().await
     }
 }
@@ -146,26 +148,26 @@ impl FleetBuilder {
     pub fn build(self) -> Result<SessionFleet, ConfigError> {
         let pacer = self.limits.check()?;
         let Builder {
-            config,
+            mut config,
             hooks,
             runtime,
             transport,
+            ..
         } = self.template;
+        config.use_admission();
         let runtime = match runtime {
             Some(runtime) => runtime,
             None => crate::session::default_runtime()?,
         };
-        let inner = match transport {
+        let transport = match transport {
             Some(transport) => transport,
             None => crate::session::default_transport(config.http_timeouts(), None)?,
         };
         let clock = SessionConfig::clock(&config).unwrap_or_else(|| Arc::new(SystemClock));
-        let transport = Arc::new(Paced {
-            inner,
-            in_flight: Semaphore::new(self.limits.max_concurrent()),
+        let admission = Arc::new(Admission {
+            in_flight: Arc::new(Semaphore::new(self.limits.max_concurrent())),
             pacer: pacer.map(Mutex::new),
             clock,
-            runtime: runtime.clone(),
         });
         Ok(SessionFleet {
             inner: Arc::new(Inner {
@@ -174,6 +176,7 @@ impl FleetBuilder {
                 hooks,
                 transport,
                 runtime,
+                admission,
             }),
         })
     }
@@ -188,36 +191,32 @@ impl fmt::Debug for FleetBuilder {
     }
 }
 
-/// The fleet's one transport: at most so many requests at once, paced.
-struct Paced {
-    inner: Arc<dyn HttpTransport>,
-    in_flight: Semaphore,
+/// The fleet's bound and pace on its members' refreshes: a refresh starts
+/// (and signs its requests) once it has a slot and its turn.
+pub(crate) struct Admission {
+    in_flight: Arc<Semaphore>,
     pacer: Option<Mutex<Pacer>>,
     clock: Arc<dyn Clock>,
-    runtime: Arc<dyn Runtime>,
 }
 
-impl HttpTransport for Paced {
-    fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-        tls: TlsIdentity,
-    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        Box::pin(async move {
-            let _permit = self.in_flight.acquire().await.map_err(|_| {
-                TransportError::new(TransportErrorKind::Io, "the fleet has shut down")
-            })?;
-            if let Some(pacer) = &self.pacer {
-                let now = OffsetDateTime::from(self.clock.now());
-                let wait = pacer
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .admit(now);
-                if !wait.is_zero() {
-                    self.runtime.sleep(wait).await;
-                }
+impl Admission {
+    /// Waits for a slot, then for the pace; the refresh holds the slot
+    /// until the returned permit drops. The pause is a sleep of `runtime`.
+    pub(crate) async fn enter(&self, runtime: &dyn Runtime) -> Result<Permit, Panicked> {
+        let slot = Arc::clone(&self.in_flight).acquire_owned().await;
+        if let Some(pacer) = &self.pacer {
+            let now = OffsetDateTime::from(self.clock.now());
+            let wait = pacer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .admit(now);
+            if !wait.is_zero() {
+                const WHAT: &str = "runtime's timer";
+                let sleep = unwind::guarded(WHAT, || runtime.sleep(wait))?;
+                unwind::guarded_future(WHAT, sleep).await?;
             }
-            self.inner.send(request, tls).await
-        })
+        }
+        // The semaphore is never closed: a slot always comes.
+        Ok(Permit::new(slot.ok()))
     }
 }

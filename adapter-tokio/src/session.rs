@@ -17,6 +17,7 @@ use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, new_engine};
 
 use crate::driver::{self, Shared, Tasks};
+use crate::fleet::Admission;
 use crate::hooks::{self, BoxError, CustomHook, Hooks, MfaHook, blocking};
 use crate::runtime::Runtime;
 use crate::transport::HttpTransport;
@@ -179,6 +180,8 @@ pub struct Builder {
     pub(crate) hooks: Hooks,
     pub(crate) runtime: Option<Arc<dyn Runtime>>,
     pub(crate) transport: Option<Arc<dyn HttpTransport>>,
+    /// A fleet's bound and pace on its members' refreshes.
+    pub(crate) admission: Option<Arc<Admission>>,
 }
 
 impl SessionOptions for Builder {
@@ -194,6 +197,7 @@ impl Builder {
             hooks: Hooks::default(),
             runtime: None,
             transport: None,
+            admission: None,
         }
     }
 
@@ -283,7 +287,8 @@ impl Builder {
             Some(transport) => transport,
             None => default_transport(engine.http_timeouts(), device.as_ref())?,
         };
-        let shared = Shared::new(engine, clock, Tasks::new(self.hooks, transport, runtime));
+        let tasks = Tasks::new(self.hooks, transport, runtime, self.admission);
+        let shared = Shared::new(engine, clock, tasks);
         let session = RefreshableSession {
             handle: Arc::new(Handle {
                 shared,

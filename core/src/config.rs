@@ -37,6 +37,7 @@ pub struct SessionConfig {
     mandatory_timeout: Duration,
     source: Option<SourceCredentials>,
     mfa_token_provider: bool,
+    admission: bool,
     mfa_command: Option<Vec<OsString>>,
     mfa_command_timeout: Duration,
     http: HttpTimeouts,
@@ -130,6 +131,7 @@ impl SessionConfig {
             mandatory_timeout: DEFAULT_MANDATORY_TIMEOUT,
             source: None,
             mfa_token_provider: false,
+            admission: false,
             mfa_command: None,
             mfa_command_timeout: CommandSpec::DEFAULT_TIMEOUT,
             http: HttpTimeouts::default(),
@@ -148,6 +150,16 @@ impl SessionConfig {
     /// [`Request::MfaToken`]: crate::engine::Request::MfaToken
     pub fn use_mfa_token_provider(&mut self) {
         self.mfa_token_provider = true;
+    }
+
+    /// Declares that the driver admits every fetch before it starts
+    /// ([`Request::Admit`]): a fleet bounding and pacing its members'
+    /// refreshes. Admitted first, a fetch asks for its MFA code and signs
+    /// its requests after the wait, never before it.
+    ///
+    /// [`Request::Admit`]: crate::engine::Request::Admit
+    pub fn use_admission(&mut self) {
+        self.admission = true;
     }
 
     /// Declares where the credentials for STS calls come from; adapters
@@ -303,6 +315,7 @@ impl SessionConfig {
             sts_endpoint,
             http: self.http,
             mfa_command,
+            admission: self.admission,
         })
     }
 
@@ -557,6 +570,7 @@ pub(crate) struct Resolved {
     pub(crate) sts_endpoint: Result<StsEndpoint, ConfigError>,
     pub(crate) http: HttpTimeouts,
     pub(crate) mfa_command: Option<CommandSpec>,
+    pub(crate) admission: bool,
 }
 
 #[derive(Debug)]

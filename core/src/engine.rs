@@ -101,6 +101,13 @@ pub enum Access {
 /// new kind of request fails to compile in a driver that cannot perform it
 /// instead of leaving a fetch in flight forever.
 pub enum Request {
+    /// Admit the fetch (a fleet's bound on refreshes at once, its pace);
+    /// answer with [`Input::Admitted`] when it may start. Only for sessions
+    /// that [use admission](crate::SessionConfig::use_admission).
+    Admit {
+        /// The fetch waiting to start.
+        fetch: FetchId,
+    },
     /// Send `request` and answer with [`Input::Response`] or
     /// [`Input::TransportFailed`].
     Transmit {
@@ -155,7 +162,8 @@ impl Request {
     /// The fetch the request belongs to.
     pub fn fetch(&self) -> FetchId {
         match self {
-            Request::Transmit { fetch, .. }
+            Request::Admit { fetch }
+            | Request::Transmit { fetch, .. }
             | Request::MfaToken { fetch, .. }
             | Request::CallProvider { fetch }
             | Request::SourceCredentials { fetch }
@@ -168,6 +176,7 @@ impl Request {
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Request::Admit { fetch } => f.debug_struct("Admit").field("fetch", fetch).finish(),
             Request::Transmit {
                 fetch,
                 request,
@@ -228,9 +237,37 @@ pub enum Event {
     },
 }
 
+/// What admitted a fetch (a fleet's slot): the engine holds it until the
+/// fetch ends, then drops it, which gives the slot back.
+pub struct Permit {
+    _slot: Box<dyn Send>,
+}
+
+impl Permit {
+    /// Wraps whatever releases the slot when dropped.
+    pub fn new(slot: impl Send + 'static) -> Self {
+        Self {
+            _slot: Box::new(slot),
+        }
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit")
+    }
+}
+
 /// An answer from the driver.
 #[non_exhaustive]
 pub enum Input {
+    /// [`Request::Admit`]'s answer: the fetch may start.
+    Admitted {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// Held until the fetch ends.
+        permit: Permit,
+    },
     /// The HTTP answer to [`Request::Transmit`], whatever its status.
     Response {
         /// The fetch it answers.
@@ -285,8 +322,11 @@ pub enum Input {
 }
 
 impl Input {
-    fn into_parts(self) -> (FetchId, Answer) {
-        match self {
+    /// The fetch answered, and the answer for it (an admission's permit
+    /// is not one).
+    fn into_parts(self) -> (FetchId, Result<Answer, Permit>) {
+        let (fetch, answer) = match self {
+            Input::Admitted { fetch, permit } => return (fetch, Err(permit)),
             Input::Response { fetch, response } => (fetch, Answer::Response(response)),
             Input::TransportFailed { fetch, error } => (fetch, Answer::Transport(error)),
             Input::MfaToken { fetch, result } => (fetch, Answer::MfaToken(result)),
@@ -294,7 +334,8 @@ impl Input {
             Input::SourceCredentials { fetch, result } => (fetch, Answer::Source(result)),
             Input::FileRead { fetch, result } => (fetch, Answer::FileRead(result)),
             Input::CommandFinished { fetch, result } => (fetch, Answer::CommandFinished(result)),
-        }
+        };
+        (fetch, Ok(answer))
     }
 }
 
@@ -365,7 +406,10 @@ struct Current {
 
 struct InFlight {
     id: FetchId,
-    fetch: Fetch,
+    /// `None` while it waits to be admitted.
+    fetch: Option<Fetch>,
+    /// What admitted it; dropped with it, which gives the slot back.
+    _permit: Option<Permit>,
 }
 
 /// The refresh engine of one session. See the [module docs](self).
@@ -375,6 +419,8 @@ pub struct Engine {
     sts_endpoint: Result<StsEndpoint, ConfigError>,
     http: HttpTimeouts,
     mfa_command: Option<CommandSpec>,
+    /// Every fetch waits for [`Request::Admit`]'s answer before it starts.
+    admission: bool,
     policy: RefreshPolicy,
     retry: RetryPolicy,
     defer_refresh: bool,
@@ -416,6 +462,7 @@ impl Engine {
             sts_endpoint,
             http,
             mfa_command,
+            admission,
         } = config.resolve(env, now)?;
         Ok(Self {
             method,
@@ -423,6 +470,7 @@ impl Engine {
             sts_endpoint,
             http,
             mfa_command,
+            admission,
             policy,
             retry,
             defer_refresh,
@@ -649,6 +697,10 @@ impl Engine {
             tracing::debug!(target: "refresh_session", ?id, "ignoring an answer for a fetch that is not running");
             return;
         }
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(permit) => return self.admitted(now, id, permit),
+        };
         let skew_corrected = match &answer {
             Answer::Response(response) => {
                 let sent = self.sent_at.unwrap_or(now);
@@ -670,7 +722,8 @@ impl Engine {
             self.events.push_back(Event::Publish(self.snapshot()));
         }
         let now = self.aws_time(now);
-        let Some(in_flight) = self.in_flight.as_mut() else {
+        let Some(fetch) = self.in_flight.as_mut().and_then(|f| f.fetch.as_mut()) else {
+            tracing::warn!(target: "refresh_session", ?id, "ignoring an answer for a fetch not yet admitted");
             return;
         };
         let cx = Context::new(
@@ -681,7 +734,7 @@ impl Engine {
             self.jitter.next_unit(),
             skew_corrected,
         );
-        match in_flight.fetch.advance(&mut self.method, cx, answer) {
+        match fetch.advance(&mut self.method, cx, answer) {
             Some(progress) => self.apply(now, id, progress),
             None => {
                 tracing::warn!(target: "refresh_session", ?id, "ignoring an answer the fetch did not ask for");
@@ -693,7 +746,7 @@ impl Engine {
     /// next, if ever.
     pub fn poll_timeout(&self) -> Option<OffsetDateTime> {
         let at = match &self.in_flight {
-            Some(in_flight) => in_flight.fetch.wake_at(),
+            Some(in_flight) => in_flight.fetch.as_ref().and_then(Fetch::wake_at),
             None => self.background_at,
         };
         at.map(|at| self.local_time(at))
@@ -705,6 +758,9 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: OffsetDateTime) {
         let now = self.aws_time(now);
         if let Some(in_flight) = &mut self.in_flight {
+            let Some(fetch) = &mut in_flight.fetch else {
+                return;
+            };
             let cx = Context::new(
                 &self.sts_endpoint,
                 &self.retry,
@@ -714,7 +770,7 @@ impl Engine {
                 false,
             );
             let id = in_flight.id;
-            if let Some(progress) = in_flight.fetch.on_timeout(&mut self.method, cx) {
+            if let Some(progress) = fetch.on_timeout(&mut self.method, cx) {
                 self.apply(now, id, progress);
             }
         } else if self.background_at.is_some_and(|at| now >= at) {
@@ -734,6 +790,30 @@ impl Engine {
         let id = FetchId(self.next_id);
         self.next_id += 1;
         tracing::debug!(target: "refresh_session", ?id, ?trigger, "refresh started");
+        self.in_flight = Some(InFlight {
+            id,
+            fetch: None,
+            _permit: None,
+        });
+        if self.admission {
+            self.requests.push_back(Request::Admit { fetch: id });
+        } else {
+            self.begin(now, id);
+        }
+        id
+    }
+
+    /// The fetch waiting for admission may start, holding `permit`.
+    fn admitted(&mut self, now: OffsetDateTime, id: FetchId, permit: Permit) {
+        match &mut self.in_flight {
+            Some(in_flight) if in_flight.fetch.is_none() => in_flight._permit = Some(permit),
+            _ => return,
+        }
+        self.begin(self.aws_time(now), id);
+    }
+
+    /// Takes the in-flight fetch's first step.
+    fn begin(&mut self, now: OffsetDateTime, id: FetchId) {
         let cx = Context::new(
             &self.sts_endpoint,
             &self.retry,
@@ -743,9 +823,10 @@ impl Engine {
             false,
         );
         let (fetch, progress) = Fetch::start(&mut self.method, cx);
-        self.in_flight = Some(InFlight { id, fetch });
+        if let Some(in_flight) = &mut self.in_flight {
+            in_flight.fetch = Some(fetch);
+        }
         self.apply(now, id, progress);
-        id
     }
 
     fn apply(&mut self, now: OffsetDateTime, fetch: FetchId, progress: Progress) {

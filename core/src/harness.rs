@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::config::SessionConfig;
 use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
-use crate::engine::{Access, Engine, Event, FetchId, Input, Request};
+use crate::engine::{Access, Engine, Event, FetchId, Input, Permit, Request};
 use crate::error::{HookError, TransportError, TransportErrorKind};
 use crate::secret::Secret;
 
@@ -41,6 +41,8 @@ pub enum Reply {
 /// A piece of work the engine asked for.
 #[derive(Debug)]
 pub enum Work {
+    /// A fetch to admit (a fleet's member); every reply admits it.
+    Admit(FetchId),
     /// An HTTP request to answer.
     Transmit(FetchId, Box<http::Request<Vec<u8>>>),
     /// An MFA code to supply.
@@ -59,7 +61,8 @@ impl Work {
     /// The fetch the work belongs to.
     pub fn fetch(&self) -> FetchId {
         match self {
-            Work::Transmit(id, _)
+            Work::Admit(id)
+            | Work::Transmit(id, _)
             | Work::MfaToken(id)
             | Work::Provider(id)
             | Work::Source(id)
@@ -256,6 +259,7 @@ impl Sim {
             .extend(std::iter::from_fn(|| self.engine.poll_event()));
         while let Some(request) = self.engine.poll_request() {
             let work = match request {
+                Request::Admit { fetch } => Work::Admit(fetch),
                 Request::Transmit { fetch, request, .. } => {
                     Work::Transmit(fetch, Box::new(request))
                 }
@@ -272,6 +276,10 @@ impl Sim {
     fn input_for(&mut self, work: Work, reply: Reply) -> Input {
         let failure = || HookError::new(format!("scripted failure: {reply:?}"));
         match (work, reply) {
+            (Work::Admit(fetch), _) => Input::Admitted {
+                fetch,
+                permit: Permit::new(()),
+            },
             (Work::Transmit(fetch, _), Reply::Unreachable) => Input::TransportFailed {
                 fetch,
                 error: TransportError::new(TransportErrorKind::Connect, "connection refused"),

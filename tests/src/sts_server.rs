@@ -41,6 +41,11 @@ struct Log {
     revoked: Vec<String>,
     /// Requests refused because their key was revoked.
     refused: usize,
+    /// How far a request's signing time may be from the server's; AWS's
+    /// 15 minutes unless a test sets it.
+    signing_leeway: Option<time::Duration>,
+    /// Requests refused because they were signed too long ago.
+    stale_signatures: usize,
 }
 
 /// Holds `AssumeRole` answers back until released, so tests can act while
@@ -126,6 +131,17 @@ impl LoopbackSts {
     /// The endpoint URL to configure sessions with.
     pub fn url(&self) -> String {
         self.server.as_ref().map(Server::url).unwrap_or_default()
+    }
+
+    /// Refuses requests signed more than `leeway` from the server's time
+    /// (AWS allows 15 minutes; x-amz-date has a resolution of a second).
+    pub fn set_signing_leeway(&self, leeway: Duration) {
+        self.state.lock().signing_leeway = time::Duration::try_from(leeway).ok();
+    }
+
+    /// How many requests were refused as signed too long ago.
+    pub fn stale_signatures(&self) -> usize {
+        self.state.lock().stale_signatures
     }
 
     /// Answers the next `times` `AssumeRole` calls with `fault`.
@@ -253,9 +269,13 @@ fn authenticate(
             "The security token included in the request is expired",
         )));
     }
+    let leeway = log.signing_leeway.unwrap_or(SIGNING_TIME_LEEWAY);
     match request.header("x-amz-date").and_then(parse_amz_date) {
-        Some(at) if (at - now).abs() <= SIGNING_TIME_LEEWAY => Ok(signer.to_owned()),
-        _ => Err(Box::new(bad_date())),
+        Some(at) if (at - now).abs() <= leeway => Ok(signer.to_owned()),
+        _ => {
+            log.stale_signatures += 1;
+            Err(Box::new(bad_date()))
+        }
     }
 }
 

@@ -124,6 +124,26 @@ async fn sts_calls_are_paced() {
     }
 }
 
+/// STS here accepts a request signed at most a second before it arrives.
+/// At two refreshes a second, the sixth member's turn comes 2.5 s after the
+/// first: it is signed when its turn comes, not when it was asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_cold_start_signs_each_request_when_its_turn_comes() {
+    let sts = sts(Duration::ZERO);
+    sts.set_signing_leeway(Duration::from_secs(1));
+    let fleet = fleet(&sts)
+        .max_concurrent_refreshes(ACCOUNTS.len())
+        .max_refreshes_per_second(2.0)
+        .build()
+        .expect("valid");
+    all_at_once(&fleet, &ACCOUNTS).await;
+    let issued = sts.issued();
+    assert_eq!(issued.len(), ACCOUNTS.len());
+    let spread = issued[ACCOUNTS.len() - 1].issued_at - issued[0].issued_at;
+    assert!(spread >= Duration::from_secs(2), "paced over {spread}");
+    assert_eq!(sts.stale_signatures(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_members_are_dropped_and_rebuilt_on_next_use() {
     let sts = sts(Duration::ZERO);
