@@ -158,7 +158,7 @@ impl FleetBuilder {
         self.template = self.template.transport(transport).admission(admission);
         Ok(SessionFleet {
             inner: Arc::new(Inner {
-                members: FleetMembers::new(self.limits.idle_timeout()),
+                members: FleetMembers::new(&self.limits),
                 template: self.template,
             }),
         })

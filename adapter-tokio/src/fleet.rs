@@ -171,7 +171,7 @@ impl FleetBuilder {
         });
         Ok(SessionFleet {
             inner: Arc::new(Inner {
-                members: FleetMembers::new(self.limits.idle_timeout()),
+                members: FleetMembers::new(&self.limits),
                 template: config,
                 hooks,
                 transport,

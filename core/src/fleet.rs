@@ -78,6 +78,7 @@ pub struct FleetLimits {
     max_concurrent: usize,
     max_per_second: Option<f64>,
     idle_timeout: Duration,
+    max_members: Option<usize>,
 }
 
 impl Default for FleetLimits {
@@ -86,6 +87,7 @@ impl Default for FleetLimits {
             max_concurrent: 16,
             max_per_second: None,
             idle_timeout: Duration::from_secs(3600),
+            max_members: None,
         }
     }
 }
@@ -99,6 +101,9 @@ impl FleetLimits {
                 "max_concurrent_refreshes",
                 "must be at least 1",
             ));
+        }
+        if self.max_members == Some(0) {
+            return Err(ConfigError::new("max_members", "must be at least 1"));
         }
         // Use is tracked in whole seconds.
         if self.idle_timeout < Duration::from_secs(1) {
@@ -120,6 +125,11 @@ impl FleetLimits {
     /// How long a member may go unused before it is dropped.
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
+    }
+
+    /// How many members the fleet keeps at most, if it is bounded.
+    pub fn max_members(&self) -> Option<usize> {
+        self.max_members
     }
 }
 
@@ -152,6 +162,13 @@ pub trait FleetOptions: Sized {
         self.fleet_limits().idle_timeout = timeout;
         self
     }
+
+    /// Keeps at most this many members (default: no bound): a new one
+    /// drops the least recently used that no call is using at the moment.
+    fn max_members(mut self, members: usize) -> Self {
+        self.fleet_limits().max_members = Some(members);
+        self
+    }
 }
 
 /// One member: the adapter's session cell `S`, and when it was last used.
@@ -161,47 +178,60 @@ pub struct Member<S> {
     pub session: S,
     /// Seconds since the fleet started, at the last use.
     last_used: AtomicU64,
+    /// The fleet's count of uses at the last use: orders uses within a
+    /// second.
+    last_use: AtomicU64,
 }
 
 /// The members of a fleet by key. Idle ones are dropped as the fleet is
-/// used: a sweep at most every quarter of the idle timeout.
+/// used: a sweep at most every quarter of the idle timeout; past
+/// `max_members`, the least recently used goes. A member that a call holds
+/// (its `Arc` is out of the map) is in use: neither drops it, so a key
+/// never has two sessions at once.
 #[derive(Debug)]
 pub struct Members<S> {
     map: RwLock<HashMap<FleetKey, Arc<Member<S>>>>,
     idle_secs: u64,
+    max_members: Option<usize>,
     last_sweep: AtomicU64,
+    /// Uses so far, for least recently used.
+    uses: AtomicU64,
 }
 
 impl<S: Default> Members<S> {
-    /// No members yet; they go after `idle_timeout` unused.
-    pub fn new(idle_timeout: Duration) -> Self {
+    /// No members yet; `limits` say when they go.
+    pub fn new(limits: &FleetLimits) -> Self {
         Self {
             map: RwLock::default(),
-            idle_secs: idle_timeout.as_secs(),
+            idle_secs: limits.idle_timeout.as_secs(),
+            max_members: limits.max_members,
             last_sweep: AtomicU64::new(0),
+            uses: AtomicU64::new(0),
         }
     }
 
     /// The member for `key`, new and empty if the fleet had none, used at
     /// `now` (seconds since the fleet started). Sweeps idle members if a
-    /// sweep is due, after marking this one used.
+    /// sweep is due.
     pub fn member(&self, key: &FleetKey, now: u64) -> Arc<Member<S>> {
         let member = self.get_or_insert(key, now);
-        member.last_used.store(now, Ordering::Relaxed);
-        let due = self.last_sweep.load(Ordering::Relaxed) + (self.idle_secs / 4).max(1);
+        let due = self
+            .last_sweep
+            .load(Ordering::Relaxed)
+            .saturating_add((self.idle_secs / 4).max(1));
         if now >= due {
             self.evict_idle(now);
         }
         member
     }
 
-    /// Drops the members unused for the idle timeout at `now`; returns
-    /// how many.
+    /// Drops the members unused for the idle timeout at `now` that no call
+    /// holds; returns how many.
     pub fn evict_idle(&self, now: u64) -> usize {
         self.last_sweep.store(now, Ordering::Relaxed);
         let mut map = self.write();
         let before = map.len();
-        map.retain(|_, m| now.saturating_sub(m.last_used.load(Ordering::Relaxed)) < self.idle_secs);
+        map.retain(|_, m| in_use(m) || now.saturating_sub(m.used()) < self.idle_secs);
         before - map.len()
     }
 
@@ -215,19 +245,29 @@ impl<S: Default> Members<S> {
         self.len() == 0
     }
 
+    /// The member, marked used at `now` under the lock, so that no sweep
+    /// sees it unused between the lookup and the mark.
     fn get_or_insert(&self, key: &FleetKey, now: u64) -> Arc<Member<S>> {
         if let Some(member) = self.read().get(key) {
+            self.touch(member, now);
             return member.clone();
         }
-        self.write()
+        let mut map = self.write();
+        let member = map
             .entry(key.clone())
-            .or_insert_with(|| {
-                Arc::new(Member {
-                    session: S::default(),
-                    last_used: AtomicU64::new(now),
-                })
-            })
-            .clone()
+            .or_insert_with(|| Arc::new(Member::default()))
+            .clone();
+        self.touch(&member, now);
+        if let Some(max) = self.max_members {
+            while map.len() > max && evict_least_recently_used(&mut map, key) {}
+        }
+        member
+    }
+
+    fn touch(&self, member: &Member<S>, now: u64) {
+        member.last_used.store(now, Ordering::Relaxed);
+        let count = self.uses.fetch_add(1, Ordering::Relaxed);
+        member.last_use.store(count, Ordering::Relaxed);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<FleetKey, Arc<Member<S>>>> {
@@ -240,6 +280,31 @@ impl<S: Default> Members<S> {
     }
 }
 
+impl<S> Member<S> {
+    fn used(&self) -> u64 {
+        self.last_used.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether a call holds the member (the map holds one reference).
+fn in_use<S>(member: &Arc<Member<S>>) -> bool {
+    Arc::strong_count(member) > 1
+}
+
+/// Drops the least recently used member other than `kept` that no call
+/// holds; returns whether there was one.
+fn evict_least_recently_used<S>(
+    map: &mut HashMap<FleetKey, Arc<Member<S>>>,
+    kept: &FleetKey,
+) -> bool {
+    let oldest = map
+        .iter()
+        .filter(|(key, member)| *key != kept && !in_use(member))
+        .min_by_key(|(_, member)| member.last_use.load(Ordering::Relaxed))
+        .map(|(key, _)| key.clone());
+    oldest.is_some_and(|key| map.remove(&key).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,9 +313,77 @@ mod tests {
         FleetKey::new(format!("arn:aws:iam::{account}:role/worker"))
     }
 
+    fn limits(idle_secs: u64, max_members: Option<usize>) -> FleetLimits {
+        FleetLimits {
+            idle_timeout: Duration::from_secs(idle_secs),
+            max_members,
+            ..FleetLimits::default()
+        }
+    }
+
+    #[test]
+    fn past_max_members_the_least_recently_used_goes() {
+        let members: Members<()> = Members::new(&limits(3600, Some(2)));
+        members.member(&key("111111111111"), 0);
+        members.member(&key("222222222222"), 1);
+        members.member(&key("111111111111"), 2);
+        members.member(&key("333333333333"), 3);
+        assert_eq!(members.len(), 2);
+        let kept = members.read();
+        assert!(kept.contains_key(&key("111111111111")), "used at 2");
+        assert!(
+            !kept.contains_key(&key("222222222222")),
+            "used at 1: the oldest"
+        );
+    }
+
+    #[test]
+    fn a_member_held_by_a_call_survives_sweeps_and_the_cap() {
+        let members: Members<()> = Members::new(&limits(60, Some(1)));
+        let held = members.member(&key("111111111111"), 0);
+        assert_eq!(members.evict_idle(600), 0, "idle, but in use");
+        members.member(&key("222222222222"), 601);
+        assert_eq!(
+            members.len(),
+            2,
+            "over the cap rather than drop a member in use"
+        );
+        let again = members.member(&key("111111111111"), 602);
+        assert!(Arc::ptr_eq(&held, &again), "one member per key");
+        drop((held, again));
+        members.member(&key("333333333333"), 603);
+        assert_eq!(
+            members.len(),
+            1,
+            "back under the cap once nothing holds them"
+        );
+    }
+
+    #[test]
+    fn lookups_racing_sweeps_never_make_two_members_for_a_key() {
+        let members: Members<()> = Members::new(&limits(1, Some(2)));
+        let accounts = ["111111111111", "222222222222", "333333333333"];
+        std::thread::scope(|scope| {
+            for (i, account) in accounts.iter().enumerate() {
+                let members = &members;
+                scope.spawn(move || {
+                    for round in 0..2_000u64 {
+                        let now = round / 10;
+                        let member = members.member(&key(account), now);
+                        let again = members.member(&key(account), now);
+                        assert!(Arc::ptr_eq(&member, &again), "{account} at {now}");
+                        if round % 7 == i as u64 {
+                            members.evict_idle(now + 5);
+                        }
+                    }
+                });
+            }
+        });
+    }
+
     #[test]
     fn one_member_per_key() {
-        let members: Members<()> = Members::new(Duration::from_secs(60));
+        let members: Members<()> = Members::new(&limits(60, None));
         let first = members.member(&key("111111111111"), 0);
         let again = members.member(&key("111111111111"), 1);
         assert!(Arc::ptr_eq(&first, &again));
@@ -261,7 +394,7 @@ mod tests {
 
     #[test]
     fn members_unused_for_the_idle_timeout_go_at_the_next_sweep() {
-        let members: Members<()> = Members::new(Duration::from_secs(60));
+        let members: Members<()> = Members::new(&limits(60, None));
         members.member(&key("111111111111"), 0);
         members.member(&key("222222222222"), 20);
         assert_eq!(members.evict_idle(59), 0, "neither has been idle a minute");

@@ -3,9 +3,9 @@
 //! taken when the fleet started, for both adapters' fleets.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use refresh_session_core::fleet::{FleetKey, Member, Members};
+use refresh_session_core::fleet::{FleetKey, FleetLimits, Member, Members};
 
 /// [`Members`] with their clock.
 #[derive(Debug)]
@@ -15,10 +15,10 @@ pub struct FleetMembers<S> {
 }
 
 impl<S: Default> FleetMembers<S> {
-    /// No members yet; they go after `idle_timeout` unused.
-    pub fn new(idle_timeout: Duration) -> Self {
+    /// No members yet; `limits` say when they go.
+    pub fn new(limits: &FleetLimits) -> Self {
         Self {
-            members: Members::new(idle_timeout),
+            members: Members::new(limits),
             started: Instant::now(),
         }
     }

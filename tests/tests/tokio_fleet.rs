@@ -145,6 +145,30 @@ async fn a_paced_cold_start_signs_each_request_when_its_turn_comes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_members_the_least_recently_used_member_goes() {
+    let sts = sts(Duration::ZERO);
+    let fleet = fleet(&sts).max_members(2).build().expect("valid");
+    for account in &ACCOUNTS[..3] {
+        fleet.credentials(&key(account)).await.expect("credentials");
+    }
+    assert_eq!(fleet.len(), 2);
+    fleet
+        .credentials(&key(ACCOUNTS[2]))
+        .await
+        .expect("kept: no new call");
+    assert_eq!(sts.assume_role_calls(), 3);
+    fleet.credentials(&key(ACCOUNTS[0])).await.expect("rebuilt");
+    assert_eq!(
+        sts.assume_role_calls(),
+        4,
+        "the first member went, and came back"
+    );
+    let refused = SessionFleet::builder().max_members(0).build();
+    let error = refused.map(drop).expect_err("no room for any member");
+    assert_eq!(error.field(), "max_members");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_members_are_dropped_and_rebuilt_on_next_use() {
     let sts = sts(Duration::ZERO);
     let fleet = fleet(&sts)
