@@ -172,7 +172,7 @@ fn run(mut worker: Worker<Threads>) {
     loop {
         let ticket = threads.work.ticket();
         match worker.next_step() {
-            Step::Perform(request) => match threads.perform(request) {
+            Step::Perform(request) => match threads.perform(*request) {
                 Ok(input) => worker.answer(input),
                 Err(panicked) => worker.abort(Abort::Panicked(panicked)),
             },

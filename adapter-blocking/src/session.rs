@@ -4,10 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
-use refresh_session_core::engine::{Engine, Metrics};
+use refresh_session_core::engine::Metrics;
 use refresh_session_core::iot::{Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
-use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
@@ -17,7 +16,7 @@ use crate::fleet::Admission;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
 use refresh_session_io::tls::DeviceTls;
-use refresh_session_io::{MfaCommand, new_engine};
+use refresh_session_io::{MfaCommand, SessionHandle, new_engine};
 
 #[cfg(feature = "mqtt")]
 mod mqtt;
@@ -29,21 +28,7 @@ mod mqtt;
 /// credential is fresh; see the crate docs for the refresh semantics.
 #[derive(Clone)]
 pub struct RefreshableSession {
-    handle: Arc<Handle>,
-}
-
-/// The last clone to drop stops the session's background thread.
-struct Handle {
-    shared: Arc<Shared>,
-    /// An IoT session's TLS identity, for MQTT connections.
-    #[cfg(feature = "mqtt")]
-    device: Option<DeviceTls>,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.shared.close();
-    }
+    handle: SessionHandle<Threads>,
 }
 
 impl RefreshableSession {
@@ -86,7 +71,7 @@ impl RefreshableSession {
     /// mandatory window has begun.
     #[inline(always)]
     pub fn credentials(&self) -> Result<Arc<Credentials>, Error> {
-        driver::credentials(&self.handle.shared)
+        driver::credentials(self.handle.driver())
     }
 
     /// A service refused a request signed with `access_key_id` as stale
@@ -95,20 +80,16 @@ impl RefreshableSession {
     /// credential has expired, in which case it is dropped and a refresh
     /// starts at once. Many rejections of one credential cost one refresh.
     pub fn credentials_rejected(&self, access_key_id: &str, rejection: Rejection) -> bool {
-        self.handle.shared.rejected(access_key_id, rejection)
+        self.handle.credentials_rejected(access_key_id, rejection)
     }
 
     /// Who the session's credentials belong to (for an STS session, the
     /// assumed role), from STS `GetCallerIdentity`.
     pub fn whoami(&self) -> Result<CallerIdentity, Error> {
         let credentials = self.credentials()?;
-        let shared = &self.handle.shared;
-        let endpoint = shared.engine(|engine| engine.sts_endpoint().cloned())?;
-        let request = sts::caller_identity_request(&endpoint, &credentials, shared.aws_now())?;
-        let response = shared
-            .backend()
-            .transport
-            .send(request, TlsIdentity::Default)?;
+        let request = self.handle.caller_identity_request(&credentials)?;
+        let transport = &self.handle.driver().backend().transport;
+        let response = transport.send(request, TlsIdentity::Default)?;
         sts::parse_caller_identity(&response)
     }
 
@@ -121,26 +102,18 @@ impl RefreshableSession {
         service: &str,
     ) -> Result<(), Error> {
         let credentials = self.credentials()?;
-        sign_request(
-            request,
-            &credentials,
-            region,
-            service,
-            self.handle.shared.aws_now(),
-        )
+        self.handle.sign(request, &credentials, region, service)
     }
 
     /// Refresh counters and the current expiry.
     pub fn metrics(&self) -> Metrics {
-        self.handle.shared.engine(Engine::metrics)
+        self.handle.metrics()
     }
 }
 
 impl fmt::Debug for RefreshableSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RefreshableSession")
-            .field("metrics", &self.metrics())
-            .finish_non_exhaustive()
+        fmt::Debug::fmt(&self.handle, f)
     }
 }
 
@@ -237,14 +210,10 @@ impl Builder {
         let threads = Threads::new(self.hooks, transport, self.admission);
         let shared = Shared::new(engine, clock, threads);
         let session = RefreshableSession {
-            handle: Arc::new(Handle {
-                shared,
-                #[cfg(feature = "mqtt")]
-                device,
-            }),
+            handle: SessionHandle::new(shared, device),
         };
-        if !session.handle.shared.defers_refresh() {
-            driver::start_eager(&session.handle.shared)?;
+        if !session.handle.driver().defers_refresh() {
+            driver::start_eager(session.handle.driver())?;
         }
         Ok(session)
     }

@@ -208,7 +208,7 @@ async fn run(mut worker: Worker<Tasks>) {
         let mut work = pin!(tasks.work.notified());
         work.as_mut().enable();
         match worker.next_step() {
-            Step::Perform(request) => match tasks.perform(request).await {
+            Step::Perform(request) => match tasks.perform(*request).await {
                 Ok(input) => worker.answer(input),
                 Err(panicked) => worker.abort(Abort::Panicked(panicked)),
             },

@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::custom::CustomCredentials;
-use refresh_session_core::engine::{Engine, Metrics};
+use refresh_session_core::engine::Metrics;
 use refresh_session_core::iot::{DeviceIdentity, Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
-use refresh_session_core::sign::sign_request;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
 use refresh_session_io::tls::DeviceTls;
-use refresh_session_io::{MfaCommand, new_engine};
+use refresh_session_io::{MfaCommand, SessionHandle, new_engine};
 
 use crate::driver::{self, Shared, Tasks};
 use crate::fleet::Admission;
@@ -32,21 +31,7 @@ mod mqtt;
 /// anything while the cached credential is fresh or in the advisory window.
 #[derive(Clone)]
 pub struct RefreshableSession {
-    handle: Arc<Handle>,
-}
-
-/// The last clone to drop stops the session's background task.
-struct Handle {
-    shared: Arc<Shared>,
-    /// An IoT session's TLS identity, for MQTT connections.
-    #[cfg(feature = "mqtt")]
-    device: Option<DeviceTls>,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.shared.close();
-    }
+    handle: SessionHandle<Tasks>,
 }
 
 impl RefreshableSession {
@@ -103,7 +88,7 @@ impl RefreshableSession {
     /// refresh.
     #[inline(always)]
     pub fn credentials(&self) -> impl Future<Output = Result<Arc<Credentials>, Error>> + Send + '_ {
-        driver::credentials(&self.handle.shared)
+        driver::credentials(self.handle.driver())
     }
 
     /// The cached credential if it is fresh (before its advisory window),
@@ -113,7 +98,7 @@ impl RefreshableSession {
     /// provider.
     #[inline]
     pub fn fresh_credentials(&self) -> Option<Arc<Credentials>> {
-        self.handle.shared.fresh()
+        self.handle.driver().fresh()
     }
 
     /// A service refused a request signed with `access_key_id` as stale
@@ -122,21 +107,16 @@ impl RefreshableSession {
     /// credential has expired, in which case it is dropped and a refresh
     /// starts at once. Many rejections of one credential cost one refresh.
     pub fn credentials_rejected(&self, access_key_id: &str, rejection: Rejection) -> bool {
-        self.handle.shared.rejected(access_key_id, rejection)
+        self.handle.credentials_rejected(access_key_id, rejection)
     }
 
     /// Who the session's credentials belong to (for an STS session, the
     /// assumed role), from STS `GetCallerIdentity`.
     pub async fn whoami(&self) -> Result<CallerIdentity, Error> {
         let credentials = self.credentials().await?;
-        let shared = &self.handle.shared;
-        let endpoint = shared.engine(|engine| engine.sts_endpoint().cloned())?;
-        let request = sts::caller_identity_request(&endpoint, &credentials, shared.aws_now())?;
-        let response = shared
-            .backend()
-            .transport
-            .send(request, TlsIdentity::Default)
-            .await?;
+        let request = self.handle.caller_identity_request(&credentials)?;
+        let transport = &self.handle.driver().backend().transport;
+        let response = transport.send(request, TlsIdentity::Default).await?;
         sts::parse_caller_identity(&response)
     }
 
@@ -149,26 +129,18 @@ impl RefreshableSession {
         service: &str,
     ) -> Result<(), Error> {
         let credentials = self.credentials().await?;
-        sign_request(
-            request,
-            &credentials,
-            region,
-            service,
-            self.handle.shared.aws_now(),
-        )
+        self.handle.sign(request, &credentials, region, service)
     }
 
     /// Refresh counters and the current expiry.
     pub fn metrics(&self) -> Metrics {
-        self.handle.shared.engine(Engine::metrics)
+        self.handle.metrics()
     }
 }
 
 impl fmt::Debug for RefreshableSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RefreshableSession")
-            .field("metrics", &self.metrics())
-            .finish_non_exhaustive()
+        fmt::Debug::fmt(&self.handle, f)
     }
 }
 
@@ -290,14 +262,10 @@ impl Builder {
         let tasks = Tasks::new(self.hooks, transport, runtime, self.admission);
         let shared = Shared::new(engine, clock, tasks);
         let session = RefreshableSession {
-            handle: Arc::new(Handle {
-                shared,
-                #[cfg(feature = "mqtt")]
-                device,
-            }),
+            handle: SessionHandle::new(shared, device),
         };
-        if !session.handle.shared.defers_refresh() {
-            driver::start_eager(&session.handle.shared).await?;
+        if !session.handle.driver().defers_refresh() {
+            driver::start_eager(session.handle.driver()).await?;
         }
         Ok(session)
     }

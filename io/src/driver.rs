@@ -77,7 +77,7 @@ struct Wakes {
 pub enum Step {
     /// Perform this request and give the answer to [`Worker::answer`] (or
     /// [`Worker::abort`] if it cannot be answered).
-    Perform(Request),
+    Perform(Box<Request>),
     /// Wait until woken, or at most this long.
     Sleep(Option<Duration>),
     /// Return: nothing is left to do.
@@ -268,7 +268,7 @@ impl<B: Backend> Worker<B> {
             ..Wakes::default()
         };
         let step = match state.engine.poll_request() {
-            Some(request) => Step::Perform(request),
+            Some(request) => Step::Perform(Box::new(request)),
             None => match state.engine.poll_timeout() {
                 Some(at) => Step::Sleep(Some(Duration::try_from(at - now).unwrap_or_default())),
                 None if driver.eager => Step::Sleep(None),

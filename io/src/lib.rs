@@ -31,6 +31,7 @@ mod mfa_command;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 mod pkcs11;
+mod session;
 pub mod tls;
 pub mod unwind;
 
@@ -39,3 +40,4 @@ pub use engine::{SystemClock, new_engine};
 pub use fleet::FleetMembers;
 pub use fresh::FreshCell;
 pub use mfa_command::MfaCommand;
+pub use session::SessionHandle;

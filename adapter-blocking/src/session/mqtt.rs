@@ -17,7 +17,7 @@ impl RefreshableSession {
     /// every (re)connect. Iterate the connection to drive it; after an
     /// error, iterating again reconnects.
     pub fn mqtt(&self, options: Mqtt) -> Result<(rumqttc::Client, rumqttc::Connection), Error> {
-        let plan = self.handle.shared.engine(|engine| engine.mqtt(options))?;
+        let plan = self.handle.mqtt_plan(options)?;
         let presign: Presign = {
             let session = self.clone();
             let plan = plan.clone();
@@ -25,13 +25,12 @@ impl RefreshableSession {
             // refresh: it has nothing else to do before it connects.
             Arc::new(move || Box::pin(future::ready(session.websocket_url(&plan))))
         };
-        let options =
-            refresh_session_io::mqtt::options(&plan, self.handle.device.as_ref(), presign)?;
+        let options = refresh_session_io::mqtt::options(&plan, self.handle.device(), presign)?;
         Ok(rumqttc::Client::new(options, REQUEST_CAPACITY))
     }
 
     fn websocket_url(&self, plan: &MqttPlan) -> Result<String, Error> {
         let credentials = self.credentials()?;
-        plan.websocket_url(&credentials, self.handle.shared.aws_now())
+        self.handle.websocket_url(plan, &credentials)
     }
 }

@@ -20,7 +20,7 @@ impl RefreshableSession {
         &self,
         options: Mqtt,
     ) -> Result<(rumqttc::AsyncClient, rumqttc::EventLoop), Error> {
-        let plan = self.handle.shared.engine(|engine| engine.mqtt(options))?;
+        let plan = self.handle.mqtt_plan(options)?;
         let presign: Presign = {
             let session = self.clone();
             let plan = Arc::new(plan.clone());
@@ -29,11 +29,11 @@ impl RefreshableSession {
                 Box::pin(async move { session.websocket_url(&plan).await })
             })
         };
-        let device = self.handle.device.clone();
+        let device = self.handle.device().cloned();
         // Own keys are read from files or opened in a token.
         let options = blocking(
             "MQTT options",
-            &*self.handle.shared.backend().runtime,
+            &*self.handle.driver().backend().runtime,
             move || {
                 Ok(refresh_session_io::mqtt::options(
                     &plan,
@@ -49,6 +49,6 @@ impl RefreshableSession {
 
     async fn websocket_url(&self, plan: &MqttPlan) -> Result<String, Error> {
         let credentials = self.credentials().await?;
-        plan.websocket_url(&credentials, self.handle.shared.aws_now())
+        self.handle.websocket_url(plan, &credentials)
     }
 }
