@@ -16,7 +16,7 @@ use crate::fleet::Admission;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
 use refresh_session_io::tls::DeviceTls;
-use refresh_session_io::{MfaCommand, SessionHandle, new_engine};
+use refresh_session_io::{MfaCommand, NewEngine, SessionHandle, new_engine};
 
 #[cfg(feature = "mqtt")]
 mod mqtt;
@@ -196,21 +196,25 @@ impl Builder {
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub fn build(mut self) -> Result<RefreshableSession, Error> {
-        let (engine, clock) = new_engine(self.config)?;
-        if let Some(spec) = engine.mfa_command() {
+        let NewEngine {
+            engine,
+            session,
+            clock,
+        } = new_engine(self.config)?;
+        if let Some(spec) = session.mfa_command() {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }
-        let device = engine.device_identity().map(DeviceTls::open).transpose()?;
+        let device = session.device_identity().map(DeviceTls::open).transpose()?;
         let transport = self.transport.unwrap_or_else(|| {
             Transport::new(
-                engine.http_timeouts(),
+                session.http_timeouts(),
                 device.as_ref().map(|d| d.config().clone()),
             )
         });
         let threads = Threads::new(self.hooks, transport, self.admission);
         let shared = Shared::new(engine, clock, threads);
         let session = RefreshableSession {
-            handle: SessionHandle::new(shared, device),
+            handle: SessionHandle::new(shared, session, device),
         };
         if !session.handle.driver().defers_refresh() {
             driver::start_eager(session.handle.driver())?;

@@ -13,7 +13,7 @@ use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
 use refresh_session_io::tls::DeviceTls;
-use refresh_session_io::{MfaCommand, SessionHandle, new_engine};
+use refresh_session_io::{MfaCommand, NewEngine, SessionHandle, new_engine};
 
 use crate::driver::{self, Shared, Tasks};
 use crate::fleet::Admission;
@@ -243,26 +243,30 @@ impl Builder {
         };
         // Reads the shared config and credentials files.
         let config = self.config;
-        let (engine, clock) = blocking("session configuration", &*runtime, move || {
+        let NewEngine {
+            engine,
+            session: resolved,
+            clock,
+        } = blocking("session configuration", &*runtime, move || {
             Ok(new_engine(config))
         })
         .await
         .map_err(|e| ConfigError::new("profile_file", e.to_string()))??;
-        if let Some(spec) = engine.mfa_command() {
+        if let Some(spec) = resolved.mfa_command() {
             self.hooks.mfa = Some(MfaHook::Command(MfaCommand::new(spec)));
         }
-        let device = match engine.device_identity().cloned() {
+        let device = match resolved.device_identity().cloned() {
             Some(identity) => Some(open_device(&*runtime, identity).await?),
             None => None,
         };
         let transport = match self.transport {
             Some(transport) => transport,
-            None => default_transport(engine.http_timeouts(), device.as_ref())?,
+            None => default_transport(resolved.http_timeouts(), device.as_ref())?,
         };
         let tasks = Tasks::new(self.hooks, transport, runtime, self.admission);
         let shared = Shared::new(engine, clock, tasks);
         let session = RefreshableSession {
-            handle: SessionHandle::new(shared, device),
+            handle: SessionHandle::new(shared, resolved, device),
         };
         if !session.handle.driver().defers_refresh() {
             driver::start_eager(session.handle.driver()).await?;

@@ -81,7 +81,9 @@ impl Fleet {
             )
             .region("us-east-1")
             .source_credentials(Credentials::new("AKIDFLEET", "secret", None, None));
-            let engine = Engine::new(config, &|_| None, START, i as u64).expect("valid");
+            let engine = Engine::new(config, &|_| None, START, i as u64)
+                .expect("valid")
+                .0;
             let first = random.below(Duration::from_secs(3600));
             fleet.engines.push(engine);
             fleet.first_use.push(first);

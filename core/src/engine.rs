@@ -59,15 +59,15 @@ use time::OffsetDateTime;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::command::{CommandOutput, CommandSpec};
-use crate::config::{HttpTimeouts, Method, Resolved, SessionConfig};
+use crate::config::{Method, Resolved, SessionConfig};
 use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
 use crate::error::{Abort, ConfigError, Error, HookError, TransportError};
 use crate::fetch::{Answer, Context, Fetch, Need, Progress};
-use crate::iot::{DeviceIdentity, TlsIdentity};
-use crate::mqtt::{Mqtt, MqttPlan, SessionIdentity};
+use crate::iot::TlsIdentity;
 use crate::policy::{Freshness, RefreshPolicy, Windows};
 use crate::rejection::Rejection;
+use crate::resolved::ResolvedSession;
 use crate::retry::RetryPolicy;
 use crate::saturating;
 use crate::secret::Secret;
@@ -415,10 +415,7 @@ struct InFlight {
 /// The refresh engine of one session. See the [module docs](self).
 pub struct Engine {
     method: Method,
-    device: Option<DeviceIdentity>,
     sts_endpoint: Result<StsEndpoint, ConfigError>,
-    http: HttpTimeouts,
-    mfa_command: Option<CommandSpec>,
     /// Every fetch waits for [`Request::Admit`]'s answer before it starts.
     admission: bool,
     policy: RefreshPolicy,
@@ -446,13 +443,14 @@ pub struct Engine {
 
 impl Engine {
     /// An engine for `config`, checked and completed with the environment
-    /// variables `env` looks up. `seed` drives the jitter.
+    /// variables `env` looks up, and what its driver needs to know of the
+    /// session besides. `seed` drives the jitter.
     pub fn new(
         config: SessionConfig,
         env: &dyn Fn(&str) -> Option<String>,
         now: OffsetDateTime,
         seed: u64,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<(Self, ResolvedSession), ConfigError> {
         let Resolved {
             method,
             device,
@@ -464,12 +462,20 @@ impl Engine {
             mfa_command,
             admission,
         } = config.resolve(env, now)?;
-        Ok(Self {
-            method,
+        let session = ResolvedSession {
+            thing_name: match &method {
+                Method::Iot(request) => request.thing_name.clone(),
+                _ => None,
+            },
             device,
-            sts_endpoint,
+            sts_endpoint: sts_endpoint.clone(),
             http,
             mfa_command,
+            defer_refresh,
+        };
+        let engine = Self {
+            method,
+            sts_endpoint,
             admission,
             policy,
             retry,
@@ -487,48 +493,13 @@ impl Engine {
             requests: VecDeque::new(),
             events: VecDeque::new(),
             metrics: Metrics::default(),
-        })
+        };
+        Ok((engine, session))
     }
 
     /// Whether the session refreshes only when asked.
     pub fn defers_refresh(&self) -> bool {
         self.defer_refresh
-    }
-
-    /// The TLS identity the driver presents for [`TlsIdentity::Device`]
-    /// requests: an IoT session's certificate and key.
-    pub fn device_identity(&self) -> Option<&DeviceIdentity> {
-        self.device.as_ref()
-    }
-
-    /// Checks MQTT `options` and fills in what they leave to the session:
-    /// its thing name as the client id, its device identity, its region.
-    pub fn mqtt(&self, options: Mqtt) -> Result<MqttPlan, ConfigError> {
-        let thing_name = match &self.method {
-            Method::Iot(request) => request.thing_name.as_deref(),
-            _ => None,
-        };
-        options.resolve(SessionIdentity {
-            thing_name,
-            device: self.device.as_ref(),
-            region: self.sts_endpoint.as_ref().ok().map(StsEndpoint::region),
-        })
-    }
-
-    /// The HTTP timeouts the driver applies.
-    pub fn http_timeouts(&self) -> HttpTimeouts {
-        self.http
-    }
-
-    /// The MFA command the driver runs to answer [`Request::MfaToken`], if
-    /// one is configured (else a provider answers).
-    pub fn mfa_command(&self) -> Option<&CommandSpec> {
-        self.mfa_command.as_ref()
-    }
-
-    /// The STS endpoint, for `whoami`; an error says why there is none.
-    pub fn sts_endpoint(&self) -> Result<&StsEndpoint, ConfigError> {
-        self.sts_endpoint.as_ref().map_err(Clone::clone)
     }
 
     /// The counters.

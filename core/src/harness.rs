@@ -113,7 +113,7 @@ impl Sim {
         start: OffsetDateTime,
         seed: u64,
     ) -> Result<Self, crate::ConfigError> {
-        let engine = Engine::new(config, &|_| None, start, seed)?;
+        let (engine, _) = Engine::new(config, &|_| None, start, seed)?;
         Ok(Self {
             engine,
             now: start,

@@ -21,7 +21,7 @@
 //!
 //! let now = datetime!(2030-01-01 0:00 UTC);
 //! let no_env = |_: &str| None;
-//! let mut engine = Engine::new(SessionConfig::custom(), &no_env, now, 42)?;
+//! let (mut engine, _session) = Engine::new(SessionConfig::custom(), &no_env, now, 42)?;
 //!
 //! // No credential yet: the caller has to wait for a fetch.
 //! let Access::Pending(fetch) = engine.poll_access(now, None) else {
@@ -90,6 +90,7 @@ pub mod policy;
 pub mod profile;
 mod query;
 pub mod rejection;
+pub mod resolved;
 pub mod retry;
 mod saturating;
 pub mod secret;

@@ -302,7 +302,7 @@ fn a_bad_code_from_the_provider_fails_the_refresh_without_calling_sts() {
         .region("us-east-1")
         .source_credentials(Credentials::new("AKIDSOURCE", "s", None, None));
     config.use_mfa_token_provider();
-    let mut engine = Engine::new(config, &|_| None, START, 1).expect("valid");
+    let mut engine = Engine::new(config, &|_| None, START, 1).expect("valid").0;
     let Access::Pending(fetch) = engine.poll_access(START, None) else {
         panic!("nothing cached")
     };
@@ -420,7 +420,9 @@ fn expired_static_source_credentials_are_an_error_not_a_request() {
 
 #[test]
 fn answers_for_a_finished_fetch_are_ignored() {
-    let mut engine = Engine::new(SessionConfig::custom(), &|_| None, START, 1).expect("valid");
+    let mut engine = Engine::new(SessionConfig::custom(), &|_| None, START, 1)
+        .expect("valid")
+        .0;
     let Access::Pending(fetch) = engine.poll_access(START, None) else {
         panic!("nothing cached")
     };
@@ -451,7 +453,7 @@ fn output_debug_never_shows_request_secrets() {
         Some("source-token".into()),
         None,
     ));
-    let mut engine = Engine::new(config, &|_| None, START, 1).expect("valid");
+    let mut engine = Engine::new(config, &|_| None, START, 1).expect("valid").0;
     engine.poll_access(START, None);
     let printed = format!("{:?}", engine.poll_request().expect("a request"));
     for secret in ["987654", "source-secret", "source-token"] {
@@ -461,7 +463,9 @@ fn output_debug_never_shows_request_secrets() {
 
 #[test]
 fn custom_results_without_an_expiration_are_refused() {
-    let mut engine = Engine::new(SessionConfig::custom(), &|_| None, START, 1).expect("valid");
+    let mut engine = Engine::new(SessionConfig::custom(), &|_| None, START, 1)
+        .expect("valid")
+        .0;
     let Access::Pending(fetch) = engine.poll_access(START, None) else {
         panic!("nothing cached")
     };
@@ -492,11 +496,12 @@ fn iot_sessions_fetch_over_the_device_identity_and_retry() {
     .thing_name("sensor-17")
     .certificate_pem("-----BEGIN CERTIFICATE-----")
     .private_key_pem("-----BEGIN PRIVATE KEY-----");
-    let mut engine = Engine::new(SessionConfig::iot(params), &|_| None, START, 1).expect("valid");
-    assert!(engine.device_identity().is_some());
+    let (mut engine, session) =
+        Engine::new(SessionConfig::iot(params), &|_| None, START, 1).expect("valid");
+    assert!(session.device_identity().is_some());
     // whoami's region comes from the endpoint's name.
     assert_eq!(
-        engine.sts_endpoint().expect("derived").region(),
+        session.sts_endpoint().expect("derived").region(),
         "eu-west-1"
     );
     let Access::Pending(fetch) = engine.poll_access(START, None) else {

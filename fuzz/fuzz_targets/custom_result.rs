@@ -14,7 +14,9 @@ fuzz_target!(|fields: Vec<(&str, &str)>| {
     let Ok(result) = CustomCredentials::from_fields(fields.iter().copied()) else {
         return;
     };
-    let mut engine = Engine::new(SessionConfig::custom(), &|_| None, now, 0).expect("valid");
+    let mut engine = Engine::new(SessionConfig::custom(), &|_| None, now, 0)
+        .expect("valid")
+        .0;
     let Access::Pending(fetch) = engine.poll_access(now, None) else {
         panic!("a new session has nothing cached");
     };

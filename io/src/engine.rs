@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use refresh_session_core::engine::Engine;
 use refresh_session_core::profile::{self, ProfileFile};
+use refresh_session_core::resolved::ResolvedSession;
 use refresh_session_core::{Clock, ConfigError, SessionConfig};
 use time::OffsetDateTime;
 
@@ -51,10 +52,20 @@ impl Clock for SystemClock {
     }
 }
 
-/// Builds the engine for `config`, and returns it with the clock its
-/// driver must read: the configured one, or the system clock. Reads the
-/// shared files, so async drivers call it on a blocking thread.
-pub fn new_engine(mut config: SessionConfig) -> Result<(Engine, Arc<dyn Clock>), ConfigError> {
+/// A session's engine, what its driver needs to know of it besides, and
+/// the clock to read.
+pub struct NewEngine {
+    /// The engine.
+    pub engine: Engine,
+    /// The session's resolved configuration.
+    pub session: ResolvedSession,
+    /// The configured clock, or the system clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Builds the engine for `config` (see [`NewEngine`]). Reads the shared
+/// files, so async drivers call it on a blocking thread.
+pub fn new_engine(mut config: SessionConfig) -> Result<NewEngine, ConfigError> {
     let clock = config.clock().unwrap_or_else(|| Arc::new(SystemClock));
     let vars = config.environment().cloned();
     let env = move |key: &str| match &vars {
@@ -66,8 +77,12 @@ pub fn new_engine(mut config: SessionConfig) -> Result<(Engine, Arc<dyn Clock>),
     config.use_profile_files(read(config_file)?, read(credentials_file)?);
     // A fresh RandomState is randomly keyed: a seed without a crate for it.
     let seed = RandomState::new().hash_one(0u8);
-    let engine = Engine::new(config, &env, OffsetDateTime::from(clock.now()), seed)?;
-    Ok((engine, clock))
+    let (engine, session) = Engine::new(config, &env, OffsetDateTime::from(clock.now()), seed)?;
+    Ok(NewEngine {
+        engine,
+        session,
+        clock,
+    })
 }
 
 /// A shared file's content; `None` if it does not exist.

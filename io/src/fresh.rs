@@ -166,7 +166,9 @@ mod tests {
 
     /// An engine holding a one-hour credential fetched at `start`.
     fn warmed(start: OffsetDateTime) -> Engine {
-        let mut engine = Engine::new(SessionConfig::custom(), &|_| None, start, 1).expect("valid");
+        let mut engine = Engine::new(SessionConfig::custom(), &|_| None, start, 1)
+            .expect("valid")
+            .0;
         let Access::Pending(_) = engine.poll_access(start, None) else {
             panic!("nothing cached yet")
         };

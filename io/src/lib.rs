@@ -1,11 +1,19 @@
-//! The blocking IO that every refresh-session adapter performs the same
-//! way: building an engine from the process environment and the session's
-//! clock, the lock-free fresh path, a fleet's members on the monotonic
-//! clock, running MFA commands, building TLS client configurations (the
-//! device identity of IoT sessions, with PEM or PKCS#11 keys) and, with the
-//! `mqtt` feature, MQTT client options. The core asks for it (it does no IO
-//! itself); the blocking adapter calls these functions on its threads, async
-//! adapters on a blocking thread of their runtime.
+//! What every refresh-session adapter shares. First, the one refresh
+//! driver ([`Driver`]): the engine behind a lock, the lock-free fresh path,
+//! and the rules of who waits and who works; an adapter supplies a
+//! [`Backend`] (how callers and the [`Worker`] are woken, how a worker is
+//! started) and performs each request its own way, and [`SessionHandle`]
+//! is its session's shared part. Whatever goes wrong in a refresh (a panic,
+//! a runtime that drops the worker, a thread that cannot start), every
+//! waiting caller gets a typed error.
+//!
+//! Then the blocking IO every adapter performs the same way: building an
+//! engine from the process environment and the session's clock, a fleet's
+//! members on the monotonic clock, running MFA commands, building TLS
+//! client configurations (the device identity of IoT sessions, with PEM or
+//! PKCS#11 keys) and, with the `mqtt` feature, MQTT client options. The
+//! blocking adapter calls these on its threads, async adapters on a
+//! blocking thread of their runtime.
 //!
 //! ```no_run
 //! use refresh_session_core::command::CommandSpec;
@@ -36,7 +44,7 @@ pub mod tls;
 pub mod unwind;
 
 pub use driver::{Backend, Driver, Step, Worker};
-pub use engine::{SystemClock, new_engine};
+pub use engine::{NewEngine, SystemClock, new_engine};
 pub use fleet::FleetMembers;
 pub use fresh::FreshCell;
 pub use mfa_command::MfaCommand;

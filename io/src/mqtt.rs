@@ -95,18 +95,21 @@ mod tests {
     use refresh_session_core::engine::Engine;
     use refresh_session_core::iot::Iot;
     use refresh_session_core::mqtt::Mqtt;
+    use refresh_session_core::resolved::ResolvedSession;
     use refresh_session_core::{SessionConfig, SessionOptions};
     use rustls::SignatureScheme;
     use time::macros::datetime;
 
     use super::*;
 
-    fn engine(config: SessionConfig) -> Engine {
+    fn session(config: SessionConfig) -> ResolvedSession {
         let no_env = |_: &str| None;
-        Engine::new(config, &no_env, datetime!(2026-11-22 0:00 UTC), 7).expect("valid")
+        let (_, session) =
+            Engine::new(config, &no_env, datetime!(2026-11-22 0:00 UTC), 7).expect("valid");
+        session
     }
 
-    fn iot_session() -> (Engine, DeviceTls) {
+    fn iot_session() -> (ResolvedSession, DeviceTls) {
         let key = rcgen::KeyPair::generate().expect("a key");
         let certificate = rcgen::CertificateParams::new(vec!["sensor-17".to_owned()])
             .expect("valid names")
@@ -116,10 +119,10 @@ mod tests {
             .thing_name("sensor-17")
             .certificate_pem(certificate.pem())
             .private_key_pem(key.serialize_pem());
-        let engine = engine(SessionConfig::iot(iot));
-        let device = DeviceTls::open(engine.device_identity().expect("an IoT session"))
+        let session = session(SessionConfig::iot(iot));
+        let device = DeviceTls::open(session.device_identity().expect("an IoT session"))
             .expect("the key matches");
-        (engine, device)
+        (session, device)
     }
 
     fn never() -> Presign {
@@ -135,8 +138,8 @@ mod tests {
 
     #[test]
     fn the_sessions_key_is_presented_not_opened_again() {
-        let (engine, device) = iot_session();
-        let plan = engine.mqtt(Mqtt::new("127.0.0.1")).expect("valid");
+        let (session, device) = iot_session();
+        let plan = session.mqtt(Mqtt::new("127.0.0.1")).expect("valid");
         let options = options(&plan, Some(&device), never()).expect("options");
         assert_eq!(options.client_id(), "sensor-17");
         assert_eq!(options.broker_address(), ("127.0.0.1".to_owned(), 8883));
@@ -150,8 +153,8 @@ mod tests {
 
     #[test]
     fn port_443_offers_the_mqtt_alpn() {
-        let (engine, device) = iot_session();
-        let plan = engine
+        let (session, device) = iot_session();
+        let plan = session
             .mqtt(Mqtt::new("127.0.0.1").port(443))
             .expect("valid");
         let options = options(&plan, Some(&device), never()).expect("options");
@@ -180,8 +183,8 @@ mod tests {
 
     #[test]
     fn every_websocket_connect_gets_a_fresh_url() {
-        let engine = engine(SessionConfig::custom().region("eu-west-1"));
-        let plan = engine
+        let session = session(SessionConfig::custom().region("eu-west-1"));
+        let plan = session
             .mqtt(
                 Mqtt::new("127.0.0.1")
                     .websocket()
@@ -213,8 +216,8 @@ mod tests {
 
     #[test]
     fn a_url_that_cannot_be_signed_leaves_the_request_unsigned() {
-        let engine = engine(SessionConfig::custom().region("eu-west-1"));
-        let plan = engine
+        let session = session(SessionConfig::custom().region("eu-west-1"));
+        let plan = session
             .mqtt(Mqtt::new("127.0.0.1").websocket().client_id("web"))
             .expect("valid");
         let presign: Presign = Arc::new(|| {

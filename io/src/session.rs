@@ -10,6 +10,7 @@ use std::sync::Arc;
 use refresh_session_core::engine::{Engine, Metrics};
 use refresh_session_core::mqtt::{Mqtt, MqttPlan};
 use refresh_session_core::rejection::Rejection;
+use refresh_session_core::resolved::ResolvedSession;
 use refresh_session_core::sign::sign_request;
 use refresh_session_core::sts;
 use refresh_session_core::{ConfigError, Credentials, Error};
@@ -25,6 +26,7 @@ pub struct SessionHandle<B: Backend> {
 /// Dropped with the last clone: the worker stops.
 struct Held<B: Backend> {
     driver: Arc<Driver<B>>,
+    session: ResolvedSession,
     device: Option<DeviceTls>,
 }
 
@@ -43,10 +45,19 @@ impl<B: Backend> Clone for SessionHandle<B> {
 }
 
 impl<B: Backend> SessionHandle<B> {
-    /// A handle on `driver`; `device` is an IoT session's TLS identity.
-    pub fn new(driver: Arc<Driver<B>>, device: Option<DeviceTls>) -> Self {
+    /// A handle on `driver`, for the `session` its engine was built with;
+    /// `device` is an IoT session's TLS identity, opened.
+    pub fn new(
+        driver: Arc<Driver<B>>,
+        session: ResolvedSession,
+        device: Option<DeviceTls>,
+    ) -> Self {
         Self {
-            held: Arc::new(Held { driver, device }),
+            held: Arc::new(Held {
+                driver,
+                session,
+                device,
+            }),
         }
     }
 
@@ -77,8 +88,8 @@ impl<B: Backend> SessionHandle<B> {
         &self,
         credentials: &Credentials,
     ) -> Result<http::Request<Vec<u8>>, Error> {
-        let endpoint = self.driver().engine(|e| e.sts_endpoint().cloned())?;
-        sts::caller_identity_request(&endpoint, credentials, self.driver().aws_now())
+        let endpoint = self.held.session.sts_endpoint()?;
+        sts::caller_identity_request(endpoint, credentials, self.driver().aws_now())
     }
 
     /// Signs `request` for `service` in `region` with `credentials` at
@@ -99,9 +110,10 @@ impl<B: Backend> SessionHandle<B> {
         )
     }
 
-    /// Checks MQTT `options` against the session (see [`Engine::mqtt`]).
+    /// Checks MQTT `options` against the session (see
+    /// [`ResolvedSession::mqtt`]).
     pub fn mqtt_plan(&self, options: Mqtt) -> Result<MqttPlan, ConfigError> {
-        self.driver().engine(|engine| engine.mqtt(options))
+        self.held.session.mqtt(options)
     }
 
     /// A WebSocket URL for `plan` presigned with `credentials` at AWS's
