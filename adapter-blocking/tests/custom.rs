@@ -116,8 +116,11 @@ fn an_advisory_failure_keeps_serving_the_cached_credential() {
     assert_eq!(metrics.waits, 1);
 }
 
+/// A failed refresh never takes away a credential that is still valid: the
+/// callers waiting in the mandatory window get it; once it has expired,
+/// they get the error.
 #[test]
-fn a_mandatory_failure_reaches_the_callers() {
+fn a_mandatory_failure_hands_the_callers_the_valid_credential_then_the_error() {
     let calls = Arc::new(AtomicUsize::new(0));
     let session =
         RefreshableSession::custom(provider(Duration::from_secs(2), calls.clone(), |n| n > 0))
@@ -134,15 +137,26 @@ fn a_mandatory_failure_reaches_the_callers() {
         })
         .collect();
     for waiter in waiters {
-        match waiter.join().expect("thread") {
-            Err(Error::Provider(ProviderError::Failed(error))) => {
+        assert_eq!(waiter.join().expect("thread").expect("still valid"), first);
+    }
+    sleep_until(first.expiration().expect("expires"));
+    match session.credentials() {
+        Err(Error::BackingOff { last, .. }) => match &*last {
+            Error::Provider(ProviderError::Failed(error)) => {
                 assert!(
                     error.to_string().starts_with("vault unavailable"),
                     "{error}"
                 )
             }
             other => panic!("{other:?}"),
+        },
+        Err(Error::Provider(ProviderError::Failed(error))) => {
+            assert!(
+                error.to_string().starts_with("vault unavailable"),
+                "{error}"
+            )
         }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -50,6 +50,19 @@ fn credentials(n: usize) -> CustomCredentials {
         .expiration(OffsetDateTime::now_utc() + Duration::from_secs(3600))
 }
 
+/// Calls until the failed refresh's backoff is over (a second at most after
+/// a first failure) and a new refresh answers; each call bounded.
+fn after_the_backoff(session: &RefreshableSession) -> Result<Arc<Credentials>, Error> {
+    for _ in 0..100 {
+        let session = session.clone();
+        match bounded(move || session.credentials()) {
+            Err(Error::BackingOff { .. }) => thread::sleep(Duration::from_millis(100)),
+            other => return other,
+        }
+    }
+    panic!("still backing off after ten seconds")
+}
+
 /// The panic behind a hook error, found through its sources.
 fn panic_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Panicked> {
     let mut source = Some(error);
@@ -96,8 +109,7 @@ fn a_panicking_custom_provider_fails_every_waiter_and_the_next_call_refreshes() 
         "one call per fetch"
     );
     panicking.store(false, Ordering::SeqCst);
-    let again = session.clone();
-    let fresh = bounded(move || again.credentials()).expect("a new refresh");
+    let fresh = after_the_backoff(&session).expect("a new refresh");
     assert!(fresh.access_key_id().starts_with("AKID"));
 }
 
@@ -150,7 +162,7 @@ fn durations_at_the_end_of_time_do_not_overflow() {
     let first = session.clone();
     let failed = bounded(move || first.credentials()).expect_err("the vault is busy");
     assert!(failed.is_retryable(), "{failed}");
-    let got = bounded(move || session.credentials()).expect("the next call refreshes");
+    let got = after_the_backoff(&session).expect("the next refresh succeeds");
     assert_eq!(got.access_key_id(), "AKID1");
 }
 
@@ -222,7 +234,14 @@ fn without_threads() {
         other => panic!("{other:?}"),
     }
     setrlimit(Resource::Nproc, limit(before.current)).expect("restore the limit");
-    let credentials = session.credentials().expect("the next call refreshes");
+    // The next refresh, once the failed one's backoff (a second at most) is
+    // over; bounded by the parent's deadline.
+    let credentials = loop {
+        match session.credentials() {
+            Err(Error::BackingOff { .. }) => thread::sleep(Duration::from_millis(100)),
+            other => break other.expect("the next refresh succeeds"),
+        }
+    };
     assert_eq!(credentials.access_key_id(), "AKID1");
     println!("NOT STARTED, THEN REFRESHED");
 }

@@ -176,8 +176,11 @@ async fn an_advisory_failure_keeps_serving_the_cached_credential() {
     assert_eq!(metrics.waits, 1);
 }
 
+/// A failed refresh never takes away a credential that is still valid: the
+/// tasks waiting in the mandatory window get it; once it has expired, they
+/// get the error.
 #[tokio::test]
-async fn a_mandatory_failure_reaches_every_waiting_task() {
+async fn a_mandatory_failure_hands_every_waiting_task_the_valid_credential_then_the_error() {
     let calls = Arc::new(AtomicUsize::new(0));
     let session = provider(
         Duration::from_secs(2),
@@ -199,15 +202,26 @@ async fn a_mandatory_failure_reaches_every_waiting_task() {
         })
         .collect();
     for waiter in waiters {
-        match waiter.await.expect("task") {
-            Err(Error::Provider(ProviderError::Failed(error))) => {
+        assert_eq!(waiter.await.expect("task").expect("still valid"), first);
+    }
+    sleep_until(first.expiration().expect("expires")).await;
+    match session.credentials().await {
+        Err(Error::BackingOff { last, .. }) => match &*last {
+            Error::Provider(ProviderError::Failed(error)) => {
                 assert!(
                     error.to_string().starts_with("broker unavailable"),
                     "{error}"
                 )
             }
             other => panic!("{other:?}"),
+        },
+        Err(Error::Provider(ProviderError::Failed(error))) => {
+            assert!(
+                error.to_string().starts_with("broker unavailable"),
+                "{error}"
+            )
         }
+        other => panic!("{other:?}"),
     }
 }
 

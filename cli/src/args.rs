@@ -118,13 +118,19 @@ pub(crate) struct SessionArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) profile: Option<String>,
     /// Seconds before expiry from which a refresh starts in the background
-    /// (default 900, at most half the credentials' lifetime).
+    /// (default by the credentials' lifetime: up to 20 min, 300; under
+    /// 90 min, 900; longer, 3600; at most half the lifetime).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub(crate) advisory_timeout: Option<u64>,
     /// Seconds before expiry from which callers wait for a refresh
-    /// (default 600).
+    /// (default 60, or the advisory timeout if smaller).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub(crate) mandatory_timeout: Option<u64>,
+    /// When a refresh after expiry fails, hand out the expired credentials
+    /// instead of failing (the AWS SDKs' static stability, for IMDS and
+    /// container credentials during an outage).
+    #[arg(long, global = true)]
+    pub(crate) serve_expired_on_failure: bool,
     /// AWS IoT credential provider endpoint
     /// (`<prefix>.credentials.iot.<region>.amazonaws.com`): X.509
     /// credentials instead of STS.

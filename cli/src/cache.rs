@@ -133,7 +133,6 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use refresh_session_blocking::Secret;
-    use refresh_session_core::policy::{DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT};
 
     use super::*;
 
@@ -146,7 +145,7 @@ mod tests {
     }
 
     fn policy() -> RefreshPolicy {
-        RefreshPolicy::new(DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT).expect("defaults")
+        RefreshPolicy::default()
     }
 
     fn expiring_in(lifetime: Duration) -> Credentials {
@@ -169,7 +168,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         assert_eq!(cache.load("role", &policy(), now), None, "empty");
 
-        // 15-minute credentials: advisory after half their life, not at once.
+        // 15-minute credentials: advisory five minutes before expiry.
         let credentials = expiring_in(Duration::from_secs(900));
         cache.store("role", &credentials).expect("stored");
         assert_eq!(
@@ -177,7 +176,7 @@ mod tests {
             Some(credentials.clone())
         );
         assert_eq!(cache.load("other role", &policy(), now), None);
-        let later = now + Duration::from_secs(460);
+        let later = now + Duration::from_secs(610);
         assert_eq!(
             cache.load("role", &policy(), later),
             None,

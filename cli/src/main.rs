@@ -18,9 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 use refresh_session_blocking::{Credentials, Error};
 use refresh_session_core::chain::process;
-use refresh_session_core::policy::{
-    DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT, RefreshPolicy,
-};
+use refresh_session_core::policy::RefreshPolicy;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -57,10 +55,8 @@ fn main() -> ExitCode {
 /// fresh.
 fn credential_process(args: &SessionArgs, cache: &CacheArgs) -> Result<i32, Error> {
     let policy = RefreshPolicy::new(
-        args.advisory_timeout
-            .map_or(DEFAULT_ADVISORY_TIMEOUT, Duration::from_secs),
-        args.mandatory_timeout
-            .map_or(DEFAULT_MANDATORY_TIMEOUT, Duration::from_secs),
+        args.advisory_timeout.map(Duration::from_secs),
+        args.mandatory_timeout.map(Duration::from_secs),
     )?;
     let disk = if cache.no_cache {
         None

@@ -32,6 +32,7 @@ pub(crate) fn build(args: &SessionArgs, defer_refresh: bool) -> Result<Refreshab
     if let Some(seconds) = args.mandatory_timeout {
         builder = builder.mandatory_timeout(Duration::from_secs(seconds));
     }
+    builder = builder.serve_expired_on_failure(args.serve_expired_on_failure);
     builder = match (&args.mfa_command, &args.serial_number) {
         (Some(line), _) => builder.mfa_command(shell(line)),
         (None, Some(_)) => builder.mfa_token_provider(prompt::mfa_code),

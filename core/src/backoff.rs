@@ -1,22 +1,24 @@
-//! Jittered exponential backoff after failed refreshes, and the
-//! deterministic random numbers behind the jitter.
-//!
-//! The randomness is a seed handed to the engine, so a simulated run with
-//! the same seed makes the same decisions.
+//! When a session tries again after a failed refresh, as the AWS SDKs do
+//! from 2026, and the jitter that spreads sessions apart. Under persistent
+//! failure of any kind a session makes at most a dozen attempts an hour
+//! while it still serves a valid credential, and about one a minute once
+//! it has none: STS quotas are shared by the whole account.
 
 use std::time::Duration;
 
-/// The first delay after a failure, before the cap and the window share.
-const BASE: Duration = Duration::from_secs(1);
-/// The longest delay between attempts.
+/// After a recoverable failure while a valid credential is served: 300 s,
+/// plus up to as much again of jitter.
+const WHILE_SERVING: Duration = Duration::from_secs(300);
+/// With nothing valid left: full jitter over a ceiling that doubles from
+/// 1 s to this, then this.
 const CAP: Duration = Duration::from_secs(60);
-/// The shortest delay, so a zero-length window cannot cause a hot loop.
-const FLOOR: Duration = Duration::from_millis(100);
-/// At least this many attempts fit into the window a failure happened in.
-const ATTEMPTS_PER_WINDOW: u32 = 4;
+const BASE: Duration = Duration::from_secs(1);
+/// After a failure that trying again will not fix (access denied, a bad
+/// MFA code): no sooner than this, whatever the callers.
+const NON_RECOVERABLE: Duration = Duration::from_secs(5);
 
-/// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and good enough to
-/// spread refreshes; not for cryptography.
+/// A seeded generator of jitter (splitmix64): the same seed gives the same
+/// sequence, so the engine stays deterministic.
 #[derive(Debug, Clone)]
 pub(crate) struct Jitter {
     state: u64,
@@ -37,32 +39,59 @@ impl Jitter {
 
     /// A number in `0.0..1.0`.
     pub(crate) fn next_unit(&mut self) -> f64 {
-        // The top 53 bits fill an f64 mantissa exactly.
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
-/// Consecutive failures and the delay they earn.
+/// What the session still has when a refresh fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holding {
+    /// A credential callers keep getting: before its mandatory window, or
+    /// in it after a recoverable failure.
+    Serving,
+    /// A valid credential that callers no longer get (the mandatory window,
+    /// after a failure that trying again will not fix).
+    Withheld,
+    /// Nothing valid.
+    Nothing,
+}
+
+/// Consecutive failures with nothing valid to serve.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Backoff {
     failures: u32,
 }
 
 impl Backoff {
-    /// Records a failure and returns how long to wait before the next
-    /// attempt: doubling from one second, capped at a minute and at a
-    /// quarter of `window` (the time left to act in), with equal jitter
-    /// (half fixed, half random) so it never collapses to zero.
-    pub(crate) fn fail(&mut self, window: Duration, jitter: &mut Jitter) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        let exponent = (self.failures - 1).min(16);
-        let ceiling = (BASE * 2u32.pow(exponent))
-            .min(CAP)
-            .min(window / ATTEMPTS_PER_WINDOW)
-            .max(FLOOR);
-        ceiling / 2 + (ceiling / 2).mul_f64(jitter.next_unit())
+    /// The delay before the next attempt after a failure.
+    pub(crate) fn fail(
+        &mut self,
+        recoverable: bool,
+        holding: Holding,
+        jitter: &mut Jitter,
+    ) -> Duration {
+        match holding {
+            Holding::Serving => WHILE_SERVING + WHILE_SERVING.mul_f64(jitter.next_unit()),
+            Holding::Withheld => NON_RECOVERABLE,
+            Holding::Nothing => {
+                self.failures = self.failures.saturating_add(1);
+                let exponent = (self.failures - 1).min(16);
+                let ceiling = (BASE * 2u32.pow(exponent)).min(CAP);
+                // Once the ramp reaches the cap, once a minute: the ramp's
+                // jitter has already spread sessions that failed together.
+                let delay = match ceiling < CAP {
+                    true => ceiling.mul_f64(jitter.next_unit()),
+                    false => CAP,
+                };
+                match recoverable {
+                    true => delay,
+                    false => delay.max(NON_RECOVERABLE),
+                }
+            }
+        }
     }
 
+    /// A refresh succeeded.
     pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
@@ -84,34 +113,48 @@ mod tests {
     }
 
     #[test]
-    fn delays_double_then_cap_and_reset() {
+    fn while_serving_the_next_attempt_waits_five_to_ten_minutes() {
         let mut jitter = Jitter::new(1);
         let mut backoff = Backoff::default();
-        let window = Duration::from_secs(900);
-        let first = backoff.fail(window, &mut jitter);
-        assert!(
-            first >= Duration::from_millis(500) && first <= BASE,
-            "{first:?}"
-        );
-        let second = backoff.fail(window, &mut jitter);
-        assert!(second >= BASE && second <= BASE * 2, "{second:?}");
-        for _ in 0..20 {
-            assert!(backoff.fail(window, &mut jitter) <= CAP);
+        for recoverable in [true, false] {
+            for _ in 0..100 {
+                let delay = backoff.fail(recoverable, Holding::Serving, &mut jitter);
+                assert!(
+                    (WHILE_SERVING..WHILE_SERVING * 2).contains(&delay),
+                    "{delay:?}"
+                );
+            }
         }
-        backoff.reset();
-        assert!(backoff.fail(window, &mut jitter) <= BASE);
     }
 
     #[test]
-    fn short_windows_get_short_delays_but_never_zero() {
+    fn with_nothing_left_delays_ramp_up_to_once_a_minute() {
         let mut jitter = Jitter::new(3);
         let mut backoff = Backoff::default();
-        for _ in 0..10 {
-            let delay = backoff.fail(Duration::from_secs(1), &mut jitter);
-            assert!(delay <= Duration::from_millis(250), "{delay:?}");
-            assert!(delay >= FLOOR / 2, "{delay:?}");
+        let mut ramp = Duration::ZERO;
+        for n in 0..6 {
+            let delay = backoff.fail(true, Holding::Nothing, &mut jitter);
+            assert!(delay <= BASE * 2u32.pow(n), "{delay:?}");
+            ramp += delay;
         }
-        let delay = backoff.fail(Duration::ZERO, &mut jitter);
-        assert!(delay >= FLOOR / 2);
+        assert!(ramp < CAP, "the ramp is within the first minute");
+        for _ in 0..10 {
+            assert_eq!(backoff.fail(true, Holding::Nothing, &mut jitter), CAP);
+        }
+        backoff.reset();
+        assert!(backoff.fail(true, Holding::Nothing, &mut jitter) <= BASE);
+    }
+
+    #[test]
+    fn failures_trying_again_will_not_fix_are_spaced_by_five_seconds_at_least() {
+        let mut jitter = Jitter::new(5);
+        let mut backoff = Backoff::default();
+        assert_eq!(
+            backoff.fail(false, Holding::Withheld, &mut jitter),
+            NON_RECOVERABLE
+        );
+        for _ in 0..10 {
+            assert!(backoff.fail(false, Holding::Nothing, &mut jitter) >= NON_RECOVERABLE);
+        }
     }
 }

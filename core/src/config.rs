@@ -19,7 +19,7 @@ use crate::command::CommandSpec;
 use crate::credentials::Credentials;
 use crate::error::ConfigError;
 use crate::iot::{DeviceIdentity, Iot, IotRequest};
-use crate::policy::{DEFAULT_ADVISORY_TIMEOUT, DEFAULT_MANDATORY_TIMEOUT, RefreshPolicy};
+use crate::policy::RefreshPolicy;
 use crate::profile::{ProfileFile, ProfileSet};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -33,11 +33,12 @@ pub struct SessionConfig {
     region: Option<String>,
     endpoint_url: Option<String>,
     defer_refresh: bool,
-    advisory_timeout: Duration,
-    mandatory_timeout: Duration,
+    advisory_timeout: Option<Duration>,
+    mandatory_timeout: Option<Duration>,
     source: Option<SourceCredentials>,
     mfa_token_provider: bool,
     admission: bool,
+    serve_expired: bool,
     mfa_command: Option<Vec<OsString>>,
     mfa_command_timeout: Duration,
     http: HttpTimeouts,
@@ -127,11 +128,12 @@ impl SessionConfig {
             region: None,
             endpoint_url: None,
             defer_refresh: true,
-            advisory_timeout: DEFAULT_ADVISORY_TIMEOUT,
-            mandatory_timeout: DEFAULT_MANDATORY_TIMEOUT,
+            advisory_timeout: None,
+            mandatory_timeout: None,
             source: None,
             mfa_token_provider: false,
             admission: false,
+            serve_expired: false,
             mfa_command: None,
             mfa_command_timeout: CommandSpec::DEFAULT_TIMEOUT,
             http: HttpTimeouts::default(),
@@ -316,6 +318,7 @@ impl SessionConfig {
             http: self.http,
             mfa_command,
             admission: self.admission,
+            serve_expired: self.serve_expired,
         })
     }
 
@@ -404,6 +407,7 @@ impl fmt::Debug for SessionConfig {
             .field("mandatory_timeout", &self.mandatory_timeout)
             .field("source", &self.source)
             .field("mfa_token_provider", &self.mfa_token_provider)
+            .field("serve_expired_on_failure", &self.serve_expired)
             .field("mfa_command", &self.mfa_command)
             .field("mfa_command_timeout", &self.mfa_command_timeout)
             .field("http", &self.http)
@@ -446,18 +450,30 @@ pub trait SessionOptions: Sized {
     }
 
     /// How long before expiry a refresh starts while callers keep getting
-    /// the cached credential (default 15 minutes; at most half a
-    /// credential's lifetime is used).
+    /// the cached credential (default: by the credential's lifetime, as the
+    /// AWS SDKs: at most 20 minutes, 5 minutes; under 90, 15 minutes;
+    /// longer, 60 minutes; at most half a credential's lifetime is used).
     fn advisory_timeout(mut self, timeout: Duration) -> Self {
-        self.session_config().advisory_timeout = timeout;
+        self.session_config().advisory_timeout = Some(timeout);
+        self
+    }
+
+    /// Static stability, as the AWS SDKs from 2026 (default off): when a
+    /// refresh after expiry fails, hand out the expired credential instead
+    /// of the error. For IMDS and container credentials, which AWS keeps
+    /// honouring during an outage. Off, a session never hands out an
+    /// expired credential; either way, one a service rejected as expired
+    /// is dropped.
+    fn serve_expired_on_failure(mut self, serve: bool) -> Self {
+        self.session_config().serve_expired = serve;
         self
     }
 
     /// How long before expiry callers wait for a refresh instead of using
-    /// the cached credential (default 10 minutes; scaled down with the
-    /// advisory timeout for short-lived credentials).
+    /// the cached credential (default 60 s, or the advisory timeout if
+    /// smaller; scaled down with it for short-lived credentials).
     fn mandatory_timeout(mut self, timeout: Duration) -> Self {
-        self.session_config().mandatory_timeout = timeout;
+        self.session_config().mandatory_timeout = Some(timeout);
         self
     }
 
@@ -571,6 +587,7 @@ pub(crate) struct Resolved {
     pub(crate) http: HttpTimeouts,
     pub(crate) mfa_command: Option<CommandSpec>,
     pub(crate) admission: bool,
+    pub(crate) serve_expired: bool,
 }
 
 #[derive(Debug)]

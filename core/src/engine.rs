@@ -53,11 +53,11 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
-use crate::backoff::{Backoff, Jitter};
+use crate::backoff::{Backoff, Holding, Jitter};
 use crate::command::{CommandOutput, CommandSpec};
 use crate::config::{Method, Resolved, SessionConfig};
 use crate::credentials::Credentials;
@@ -418,6 +418,9 @@ pub struct Engine {
     sts_endpoint: Result<StsEndpoint, ConfigError>,
     /// Every fetch waits for [`Request::Admit`]'s answer before it starts.
     admission: bool,
+    /// Static stability: an expired credential is served when a refresh
+    /// after expiry fails.
+    serve_expired: bool,
     policy: RefreshPolicy,
     retry: RetryPolicy,
     defer_refresh: bool,
@@ -461,6 +464,7 @@ impl Engine {
             http,
             mfa_command,
             admission,
+            serve_expired,
         } = config.resolve(env, now)?;
         let session = ResolvedSession {
             thing_name: match &method {
@@ -477,6 +481,7 @@ impl Engine {
             method,
             sts_endpoint,
             admission,
+            serve_expired,
             policy,
             retry,
             defer_refresh,
@@ -556,33 +561,82 @@ impl Engine {
     /// a caller told to wait passes the id it waited for.
     pub fn poll_access(&mut self, now: OffsetDateTime, waited_for: Option<FetchId>) -> Access {
         let now = self.aws_time(now);
-        let usable = self
+        let cached = self
             .current
             .as_ref()
             .map(|c| (c.credentials.clone(), self.freshness(c, now)));
-        match usable {
+        // The error of the fetch this caller waited for, if it failed.
+        let failed = match (waited_for, &self.last) {
+            (Some(waited_for), Some((id, Err(error)))) if *id >= waited_for => Some(error.clone()),
+            _ => None,
+        };
+        let idle = self.in_flight.is_none();
+        match cached {
             Some((credentials, Freshness::Fresh)) => Access::Ready(credentials),
             Some((credentials, Freshness::Advisory)) => {
-                if self.in_flight.is_none() && self.retry_at.is_none_or(|at| now >= at) {
+                if idle && !self.backing_off(now) {
                     self.start(now, Trigger::Advisory);
                 }
                 Access::Ready(credentials)
             }
-            _ => {
-                if let (Some(waited_for), Some((id, Err(error)))) = (waited_for, &self.last)
-                    && *id >= waited_for
-                {
-                    return Access::Failed(error.clone());
-                }
-                let id = match &self.in_flight {
-                    Some(in_flight) => in_flight.id,
-                    None => self.start(now, Trigger::Demand),
+            // Valid still: a recoverable failure does not take it away.
+            Some((credentials, Freshness::Mandatory)) => match (failed, self.last_failure()) {
+                (Some(error), _) if !recoverable(&error) => Access::Failed(error),
+                (Some(_), _) => Access::Ready(credentials),
+                (None, Some(last)) if idle && self.backing_off(now) => match recoverable(last) {
+                    true => Access::Ready(credentials),
+                    false => Access::Failed(self.backing_off_error(last)),
+                },
+                _ => self.wait(now, waited_for),
+            },
+            expired_or_none => {
+                let expired = expired_or_none.map(|(credentials, _)| credentials);
+                let error = match (failed, self.last_failure()) {
+                    (Some(error), _) => error,
+                    (None, Some(last)) if idle && self.backing_off(now) => {
+                        self.backing_off_error(last)
+                    }
+                    _ => return self.wait(now, waited_for),
                 };
-                if waited_for.is_none() {
-                    self.metrics.waits += 1;
+                match expired.filter(|_| self.serve_expired) {
+                    Some(credentials) => Access::Ready(credentials),
+                    None => Access::Failed(error),
                 }
-                Access::Pending(id)
             }
+        }
+    }
+
+    /// The caller waits for the fetch in flight, started if need be.
+    fn wait(&mut self, now: OffsetDateTime, waited_for: Option<FetchId>) -> Access {
+        let id = match &self.in_flight {
+            Some(in_flight) => in_flight.id,
+            None => self.start(now, Trigger::Demand),
+        };
+        if waited_for.is_none() {
+            self.metrics.waits += 1;
+        }
+        Access::Pending(id)
+    }
+
+    /// Whether a failed refresh's backoff forbids another attempt at `now`.
+    fn backing_off(&self, now: OffsetDateTime) -> bool {
+        self.retry_at.is_some_and(|at| now < at)
+    }
+
+    /// The last refresh's error, if it failed.
+    fn last_failure(&self) -> Option<&Error> {
+        match &self.last {
+            Some((_, Err(error))) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// What a caller gets while the session backs off with nothing to
+    /// serve it.
+    fn backing_off_error(&self, last: &Error) -> Error {
+        Error::BackingOff {
+            last: Arc::new(last.clone()),
+            retry_at: self.retry_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
         }
     }
 
@@ -612,8 +666,10 @@ impl Engine {
                 self.current = None;
                 self.metrics.rejected += 1;
                 self.events.push_back(Event::Publish(None));
-                if self.in_flight.is_none() {
-                    self.start(self.aws_time(now), Trigger::Rejected);
+                let now = self.aws_time(now);
+                // A backoff holds: the source is not asked again before it.
+                if self.in_flight.is_none() && !self.backing_off(now) {
+                    self.start(now, Trigger::Rejected);
                 }
                 true
             }
@@ -881,8 +937,24 @@ impl Engine {
     fn fail(&mut self, now: OffsetDateTime, id: FetchId, error: Error) {
         tracing::warn!(target: "refresh_session", %error, "refresh failed");
         self.metrics.failed_refreshes += 1;
-        let delay = self.backoff.fail(self.time_to_act(now), &mut self.jitter);
-        self.retry_at = Some(saturating::add(now, delay));
+        let recoverable = recoverable(&error);
+        let windows = self.current.as_ref().map(|c| c.windows);
+        // What is left to serve, and when the regime changes: a backoff
+        // never outlasts the credential it serves.
+        let (holding, until) = match windows {
+            Some(None) => (Holding::Serving, None),
+            Some(Some(w)) if now < w.mandatory_at() && !recoverable => {
+                (Holding::Serving, Some(w.mandatory_at()))
+            }
+            Some(Some(w)) if now < w.expires_at() && recoverable => {
+                (Holding::Serving, Some(w.expires_at()))
+            }
+            Some(Some(w)) if now < w.expires_at() => (Holding::Withheld, Some(w.expires_at())),
+            _ => (Holding::Nothing, None),
+        };
+        let delay = self.backoff.fail(recoverable, holding, &mut self.jitter);
+        let retry_at = saturating::add(now, delay);
+        self.retry_at = Some(until.map_or(retry_at, |until| retry_at.min(until)));
         if !self.defer_refresh {
             self.background_at = self.retry_at;
         }
@@ -892,20 +964,12 @@ impl Engine {
             result: Err(error),
         });
     }
+}
 
-    /// How long until things get worse: the mandatory window if the cached
-    /// credential is not in it yet, else its expiry.
-    fn time_to_act(&self, now: OffsetDateTime) -> Duration {
-        let Some(windows) = self.current.as_ref().and_then(|c| c.windows) else {
-            return Duration::MAX;
-        };
-        let deadline = if now < windows.mandatory_at() {
-            windows.mandatory_at()
-        } else {
-            windows.expires_at()
-        };
-        saturating::between(now, deadline)
-    }
+/// Whether trying again later may fix a refresh's failure: throttling, 5xx,
+/// transport errors, an answer that had already expired.
+fn recoverable(error: &Error) -> bool {
+    error.is_retryable() || matches!(error, Error::ExpiredCredentials { .. })
 }
 
 impl fmt::Debug for Engine {

@@ -120,6 +120,18 @@ pub enum Error {
     /// provider) failed.
     #[error("the source credentials provider failed: {0}")]
     SourceProvider(HookError),
+    /// No valid credential is left, the last refresh failed, and the next
+    /// attempt is not due yet: the source is not asked again before
+    /// `retry_at`, whatever the number of callers.
+    #[error(
+        "no valid credentials: the last refresh failed ({last}); the next attempt is at {retry_at}"
+    )]
+    BackingOff {
+        /// Why the last refresh failed.
+        last: Arc<Error>,
+        /// When the next attempt may start (AWS's time).
+        retry_at: OffsetDateTime,
+    },
     /// The refresh ended before its source answered: code it ran panicked,
     /// or its thread or task could not start or was dropped.
     #[error(transparent)]
@@ -136,6 +148,8 @@ impl Error {
             Error::Transport(e) => e.is_retryable(),
             Error::InvalidResponse { status, .. } => *status >= 500,
             Error::Source(e) => e.is_retryable(),
+            Error::BackingOff { last, .. } => last.is_retryable(),
+            Error::Aborted(abort) => !matches!(abort, Abort::Panicked(_)),
             Error::Provider(ProviderError::Failed(_)) | Error::SourceProvider(_) => true,
             _ => false,
         }

@@ -3,10 +3,13 @@
 //!
 //! A credential that expires at `E` is *fresh* before `E - A`, in the
 //! *advisory* window until `E - M`, in the *mandatory* window until `E`, and
-//! expired after. `A` and `M` are the advisory and mandatory timeouts,
-//! clamped against the credential's lifetime: `A` is at most half the
-//! lifetime (and `M` shrinks in proportion), so a short-lived credential is
-//! used for at least half its life instead of being refreshed on every call.
+//! expired after. Unless the user sets them, `A` follows the credential's
+//! lifetime as the AWS SDKs do from 2026 (at most 20 minutes: 5 minutes;
+//! under 90 minutes: 15 minutes; longer: 60 minutes) and `M` is 60 s, or
+//! `A` if smaller; both are worked out anew for every credential. `A` is at
+//! most half the lifetime (and `M` shrinks in proportion), so a short-lived
+//! credential is used for at least half its life instead of being refreshed
+//! on every call.
 
 use std::time::Duration;
 
@@ -15,37 +18,44 @@ use time::OffsetDateTime;
 use crate::error::ConfigError;
 use crate::saturating;
 
-/// The advisory timeout unless set: botocore's 15 minutes.
-pub const DEFAULT_ADVISORY_TIMEOUT: Duration = Duration::from_secs(900);
-/// The mandatory timeout unless set: botocore's 10 minutes.
-pub const DEFAULT_MANDATORY_TIMEOUT: Duration = Duration::from_secs(600);
+/// The mandatory timeout unless set (or the advisory one, if smaller).
+pub const DEFAULT_MANDATORY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The advisory timeout unless set, for a credential that lives `lifetime`.
+pub fn default_advisory_timeout(lifetime: Duration) -> Duration {
+    let minutes = |n: u64| Duration::from_secs(n * 60);
+    if lifetime <= minutes(20) {
+        minutes(5)
+    } else if lifetime < minutes(90) {
+        minutes(15)
+    } else {
+        minutes(60)
+    }
+}
 
 /// The largest share of a credential's lifetime that background refreshes
 /// are spread over, and its cap.
 const EAGER_SPREAD_SHARE: u32 = 10;
 const EAGER_SPREAD_CAP: Duration = Duration::from_secs(300);
 
-/// The advisory and mandatory timeouts of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The advisory and mandatory timeouts of a session, as set (`None`: the
+/// defaults, which follow each credential's lifetime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RefreshPolicy {
-    advisory: Duration,
-    mandatory: Duration,
-}
-
-impl Default for RefreshPolicy {
-    fn default() -> Self {
-        Self {
-            advisory: DEFAULT_ADVISORY_TIMEOUT,
-            mandatory: DEFAULT_MANDATORY_TIMEOUT,
-        }
-    }
+    advisory: Option<Duration>,
+    mandatory: Option<Duration>,
 }
 
 impl RefreshPolicy {
     /// A policy that refreshes `advisory` before expiry and makes callers
-    /// wait from `mandatory` before expiry.
-    pub fn new(advisory: Duration, mandatory: Duration) -> Result<Self, ConfigError> {
-        if mandatory > advisory {
+    /// wait from `mandatory` before expiry; `None` for the default.
+    pub fn new(
+        advisory: Option<Duration>,
+        mandatory: Option<Duration>,
+    ) -> Result<Self, ConfigError> {
+        if let (Some(advisory), Some(mandatory)) = (advisory, mandatory)
+            && mandatory > advisory
+        {
             return Err(ConfigError::new(
                 "mandatory_timeout",
                 format!(
@@ -62,12 +72,12 @@ impl RefreshPolicy {
     }
 
     /// The advisory timeout as set.
-    pub fn advisory(&self) -> Duration {
+    pub fn advisory(&self) -> Option<Duration> {
         self.advisory
     }
 
     /// The mandatory timeout as set.
-    pub fn mandatory(&self) -> Duration {
+    pub fn mandatory(&self) -> Option<Duration> {
         self.mandatory
     }
 
@@ -75,15 +85,22 @@ impl RefreshPolicy {
     /// `expiration` (which must be later).
     pub fn windows(&self, issued_at: OffsetDateTime, expiration: OffsetDateTime) -> Windows {
         let lifetime = saturating::between(issued_at, expiration);
-        let advisory = self.advisory.min(lifetime / 2);
-        let mandatory = if advisory < self.advisory {
+        let advisory_set = self
+            .advisory
+            .unwrap_or_else(|| default_advisory_timeout(lifetime));
+        let mandatory_set = self
+            .mandatory
+            .unwrap_or(DEFAULT_MANDATORY_TIMEOUT)
+            .min(advisory_set);
+        let advisory = advisory_set.min(lifetime / 2);
+        let mandatory = if advisory < advisory_set {
             // Shrink the mandatory window in the same proportion.
             saturating::scale(
-                self.mandatory,
-                advisory.as_secs_f64() / self.advisory.as_secs_f64(),
+                mandatory_set,
+                advisory.as_secs_f64() / advisory_set.as_secs_f64(),
             )
         } else {
-            self.mandatory
+            mandatory_set
         };
         Windows {
             issued_at,
@@ -152,16 +169,21 @@ impl Windows {
             .unwrap_or_default()
     }
 
-    /// When a background refresh should start: shortly before the fresh
-    /// window ends, spread by `jitter` (in `0.0..1.0`) so that many sessions
-    /// do not refresh at once, and never before half the lifetime.
+    /// When a background refresh should start: around the end of the
+    /// fresh window, from a tenth of the lifetime (at most 5 minutes)
+    /// before it, never before half the lifetime, to halfway into the
+    /// advisory window, spread by `jitter` (in `0.0..1.0`) so that sessions
+    /// built together do not refresh together, short-lived ones included.
     pub fn background_refresh_at(&self, jitter: f64) -> OffsetDateTime {
-        let lifetime: Duration = (self.expires_at - self.issued_at)
-            .try_into()
-            .unwrap_or_default();
+        let lifetime = saturating::between(self.issued_at, self.expires_at);
         let spread = (lifetime / EAGER_SPREAD_SHARE).min(EAGER_SPREAD_CAP);
         let earliest = saturating::add(self.issued_at, lifetime / 2);
-        saturating::sub(self.fresh_until, saturating::scale(spread, jitter)).max(earliest)
+        let from = saturating::sub(self.fresh_until, spread).max(earliest);
+        let until = saturating::add(self.fresh_until, self.advisory_len() / 2).max(from);
+        saturating::add(
+            from,
+            saturating::scale(saturating::between(from, until), jitter),
+        )
     }
 }
 
@@ -178,8 +200,9 @@ mod tests {
     }
 
     #[test]
-    fn one_hour_credential_uses_the_timeouts_as_set() {
-        let windows = RefreshPolicy::default().windows(T0, T0 + secs(3600));
+    fn timeouts_as_set_override_the_table() {
+        let policy = RefreshPolicy::new(Some(secs(900)), Some(secs(600))).expect("valid");
+        let windows = policy.windows(T0, T0 + secs(3600));
         assert_eq!(windows.fresh_until(), T0 + secs(2700));
         assert_eq!(windows.mandatory_at(), T0 + secs(3000));
         assert_eq!(windows.freshness(T0 + secs(2699)), Freshness::Fresh);
@@ -189,25 +212,72 @@ mod tests {
     }
 
     #[test]
-    fn fifteen_minute_credential_is_used_for_half_its_life() {
-        // botocore refreshes such a credential on every call; we must not.
-        let windows = RefreshPolicy::default().windows(T0, T0 + secs(900));
-        assert_eq!(windows.fresh_until(), T0 + secs(450));
-        assert_eq!(windows.mandatory_at(), T0 + secs(600));
+    fn default_windows_follow_each_credentials_lifetime() {
+        let policy = RefreshPolicy::default();
+        // (lifetime, advisory, mandatory), in seconds.
+        for (lifetime, advisory, mandatory) in [
+            (900, 300, 60),
+            (1200, 300, 60),
+            (1800, 900, 60),
+            (3600, 900, 60),
+            (5399, 900, 60),
+            (5400, 2700, 45),
+            (7200, 3600, 60),
+            (6 * 3600, 3600, 60),
+            // Short credentials: half the lifetime, the mandatory window
+            // shrunk in proportion.
+            (120, 60, 12),
+        ] {
+            let windows = policy.windows(T0, T0 + secs(lifetime));
+            let expires = T0 + secs(lifetime);
+            assert_eq!(
+                windows.fresh_until(),
+                expires - secs(advisory),
+                "{lifetime}"
+            );
+            assert_eq!(
+                windows.mandatory_at(),
+                expires - secs(mandatory),
+                "{lifetime}"
+            );
+        }
+        // A six-hour credential followed by a ten-minute one: 60 then 5.
+        let long = policy.windows(T0, T0 + secs(6 * 3600));
+        let short = policy.windows(T0, T0 + secs(600));
+        assert_eq!(long.advisory_len(), secs(3540));
+        assert_eq!(short.fresh_until(), T0 + secs(300));
+    }
+
+    #[test]
+    fn a_mandatory_timeout_set_alone_never_exceeds_the_advisory_window() {
+        let policy = RefreshPolicy::new(None, Some(secs(600))).expect("valid");
+        let windows = policy.windows(T0, T0 + secs(900));
+        assert_eq!(windows.mandatory_at(), windows.fresh_until());
     }
 
     #[test]
     fn mandatory_above_advisory_is_refused_naming_the_field() {
-        let error = RefreshPolicy::new(secs(60), secs(120)).unwrap_err();
+        let error = RefreshPolicy::new(Some(secs(60)), Some(secs(120))).unwrap_err();
         assert_eq!(error.field(), "mandatory_timeout");
     }
 
     #[test]
-    fn background_refresh_stays_within_the_fresh_window_and_after_half_life() {
-        let windows = RefreshPolicy::default().windows(T0, T0 + secs(3600));
-        assert_eq!(windows.background_refresh_at(0.0), T0 + secs(2700));
-        assert_eq!(windows.background_refresh_at(1.0), T0 + secs(2400));
-        let short = RefreshPolicy::default().windows(T0, T0 + secs(4));
-        assert_eq!(short.background_refresh_at(1.0), T0 + secs(2));
+    fn background_refreshes_spread_after_half_life_and_before_callers_wait() {
+        let policy = RefreshPolicy::default();
+        for lifetime in [4, 60, 900, 1800, 3600, 6 * 3600] {
+            let windows = policy.windows(T0, T0 + secs(lifetime));
+            let at = |jitter| windows.background_refresh_at(jitter);
+            let half_life = T0 + secs(lifetime / 2);
+            assert!(at(0.0) >= half_life, "{lifetime}: after half-life");
+            assert!(
+                at(0.999) < windows.mandatory_at(),
+                "{lifetime}: before callers wait"
+            );
+            // Sessions built together refresh apart, short ones included.
+            assert!(
+                at(0.9) - at(0.1) >= secs(lifetime) / 100,
+                "{lifetime}: spread"
+            );
+        }
     }
 }

@@ -97,13 +97,16 @@ fn advisory_failure_keeps_cached_credentials_and_backs_off() {
     sim.advance(secs(2700));
     assert_eq!(ready(sim.call()), first);
     assert!(sim.answer(Reply::Throttled));
-    // Backing off: more calls get the cached credential and start nothing.
+    // Backing off five to ten minutes: more calls get the cached credential
+    // and start nothing, the mandatory window included.
     for _ in 0..50 {
         assert_eq!(ready(sim.call()), first);
     }
+    sim.advance(secs(299));
+    assert_eq!(ready(sim.call()), first);
     assert_eq!(sim.pending(), 0);
-    // After the backoff (at most a minute), the next call tries again.
-    sim.advance(secs(61));
+    // After the backoff the next call tries again.
+    sim.advance(secs(302));
     assert_eq!(ready(sim.call()), first);
     assert_eq!(sim.pending(), 1);
     assert!(sim.answer(Reply::Credentials(HOUR)));
@@ -114,7 +117,7 @@ fn advisory_failure_keeps_cached_credentials_and_backs_off() {
 #[test]
 fn mandatory_callers_wait_for_one_refresh_and_share_its_error() {
     let (mut sim, _) = warmed(sts());
-    sim.advance(secs(3000));
+    sim.advance(secs(3550));
     let tickets: Vec<_> = (0..5)
         .map(|_| match sim.call() {
             Access::Pending(id) => id,
@@ -130,7 +133,16 @@ fn mandatory_callers_wait_for_one_refresh_and_share_its_error() {
             other => panic!("{other:?}"),
         }
     }
-    // A new caller starts a new attempt at once: no backoff when callers wait.
+    // Denied is not fixed by trying again: callers in the next five seconds
+    // get the error without an attempt, then one tries again.
+    match sim.call() {
+        Access::Failed(Error::BackingOff { last, .. }) => {
+            assert!(matches!(*last, Error::Service(_)), "{last:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.pending(), 0);
+    sim.advance(secs(5));
     assert!(matches!(sim.call(), Access::Pending(_)));
     assert_eq!(sim.pending(), 1);
 }
@@ -168,7 +180,7 @@ fn an_unknown_key_rejection_of_the_current_credential_is_not_retried() {
     assert_eq!(ready(sim.call()), first);
     assert_eq!(sim.pending(), 0);
     // After a refresh, the old key's rejection is worth a retry.
-    sim.advance(secs(3000));
+    sim.advance(secs(3550));
     let Access::Pending(fetch) = sim.call() else {
         panic!("mandatory window")
     };
@@ -200,14 +212,14 @@ fn a_refresh_returning_expired_credentials_is_an_error() {
 }
 
 #[test]
-fn fifteen_minute_credentials_are_refreshed_at_half_life_not_on_every_call() {
+fn fifteen_minute_credentials_are_refreshed_five_minutes_before_expiry_not_on_every_call() {
     let mut sim = sim(sts());
     let Access::Pending(fetch) = sim.call() else {
         panic!("nothing cached")
     };
     sim.answer(Reply::Credentials(secs(900)));
     let first = ready(sim.recall(fetch));
-    sim.advance(secs(449));
+    sim.advance(secs(599));
     assert_eq!(ready(sim.call()), first);
     assert_eq!(sim.pending(), 0);
     sim.advance(secs(1));
@@ -216,7 +228,7 @@ fn fifteen_minute_credentials_are_refreshed_at_half_life_not_on_every_call() {
 }
 
 #[test]
-fn eager_sessions_refresh_in_the_background_before_the_advisory_window() {
+fn eager_sessions_refresh_in_the_background_before_callers_wait() {
     let mut sim = sim(sts().defer_refresh(false));
     let first_fetch = sim.prefetch();
     sim.answer(Reply::Credentials(HOUR));
@@ -225,12 +237,13 @@ fn eager_sessions_refresh_in_the_background_before_the_advisory_window() {
         .engine()
         .poll_timeout()
         .expect("a background refresh is scheduled");
+    // From five minutes before the advisory window to halfway into it.
     assert!(
-        timer <= START + secs(2700) && timer >= START + secs(2400),
+        timer >= START + secs(2400) && timer <= START + secs(2700 + 420),
         "{timer}"
     );
-    // Callers in the fresh window never wait, and the timer starts the refresh.
-    sim.advance(secs(2700));
+    // Callers never wait, and the timer starts the refresh.
+    sim.advance(secs(3120));
     assert_eq!(sim.pending(), 1);
     assert_eq!(ready(sim.call()), first);
     sim.answer(Reply::Credentials(HOUR));
@@ -239,30 +252,32 @@ fn eager_sessions_refresh_in_the_background_before_the_advisory_window() {
 }
 
 #[test]
-fn eager_background_failures_retry_with_backoff() {
+fn eager_background_failures_back_off_while_the_credential_serves() {
     let mut sim = sim(sts().defer_refresh(false).max_attempts(1));
     let fetch = sim.prefetch();
     sim.answer(Reply::Credentials(HOUR));
     let first = ready(sim.recall(fetch));
-    sim.advance(secs(2700));
-    let mut retries = Vec::new();
-    for _ in 0..5 {
-        assert_eq!(sim.pending(), 1);
-        sim.answer(Reply::Unreachable);
-        let before = sim.now();
-        assert!(sim.step_to_timeout(secs(120)), "a retry is scheduled");
-        retries.push(sim.now() - before);
-    }
-    assert!(retries.windows(2).all(|w| w[1] >= w[0] / 2), "{retries:?}");
+    assert!(sim.step_to_timeout(HOUR), "the background refresh");
+    assert_eq!(sim.pending(), 1);
+    sim.answer(Reply::Unreachable);
+    let failed_at = sim.now();
+    // Five minutes at least (or until expiry) before the next attempt, the
+    // cached credential served meanwhile.
+    sim.advance(secs(299));
+    assert_eq!(sim.pending(), 0);
+    assert_eq!(ready(sim.call()), first);
+    assert!(sim.step_to_timeout(HOUR), "a retry is scheduled");
+    let waited = sim.now() - failed_at;
+    let to_expiry = START + HOUR - failed_at;
     assert!(
-        retries.iter().all(|d| *d <= time::Duration::seconds(60)),
-        "{retries:?}"
+        waited >= to_expiry.min(time::Duration::seconds(300))
+            && waited <= time::Duration::seconds(600),
+        "{waited}"
     );
-    assert_eq!(ready(sim.call()), first, "still in the advisory window");
+    assert_eq!(sim.pending(), 1);
     sim.answer(Reply::Credentials(HOUR));
     assert_ne!(ready(sim.call()), first);
 }
-
 #[test]
 fn mfa_provider_is_asked_on_every_refresh_and_its_code_is_sent() {
     let config = SessionConfig::assume_role(AssumeRole::new(ROLE).serial_number(SERIAL))

@@ -216,9 +216,9 @@ fn a_clock_twenty_minutes_slow_does_not_throw_away_fresh_credentials() {
         };
         // The estimate is the late end of the Date header's second.
         assert_eq!(sim.engine().clock_skew(), offset + time::Duration::SECOND);
-        // Refreshed at half-life on AWS's clock (by the estimate), not
-        // minutes before or after.
-        sim.advance(Duration::from_secs(448));
+        // Refreshed five minutes before expiry on AWS's clock (by the
+        // estimate), not minutes before or after.
+        sim.advance(Duration::from_secs(598));
         assert!(matches!(sim.call(), Access::Ready(c) if c == credentials));
         assert_eq!(sim.pending(), 0, "{offset}: still fresh");
         sim.advance(Duration::from_secs(2));
