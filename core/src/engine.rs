@@ -943,9 +943,9 @@ impl Engine {
         // never outlasts the credential it serves.
         let (holding, until) = match windows {
             Some(None) => (Holding::Serving, None),
-            Some(Some(w)) if now < w.mandatory_at() && !recoverable => {
-                (Holding::Serving, Some(w.mandatory_at()))
-            }
+            // Once more at the mandatory window, where callers wait: a
+            // short-lived credential gets a second try before it expires.
+            Some(Some(w)) if now < w.mandatory_at() => (Holding::Serving, Some(w.mandatory_at())),
             Some(Some(w)) if now < w.expires_at() && recoverable => {
                 (Holding::Serving, Some(w.expires_at()))
             }

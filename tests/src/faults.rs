@@ -52,6 +52,12 @@ pub enum Fault {
     WrongContentType,
     /// HTTP 200 with a body over the 1 MiB response limit.
     Oversized,
+    /// HTTP 403 `AccessDenied`: a trust policy removed, say. Not in
+    /// [`Fault::all`]: the soak sends it in bursts.
+    Denied,
+    /// The right answer, with a `Date` header this far ahead of the
+    /// server's clock (a proxy's, say). Not in [`Fault::all`].
+    DateAhead(Duration),
 }
 
 impl Fault {
@@ -76,7 +82,7 @@ impl Fault {
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
-            Fault::Malformed | Fault::WrongContentType | Fault::Oversized
+            Fault::Malformed | Fault::WrongContentType | Fault::Oversized | Fault::Denied
         )
     }
 
@@ -121,6 +127,12 @@ impl Fault {
                 Reply::new(200, "application/json", r#"{"message":"not XML"}"#)
             }
             Fault::Oversized => Reply::new(200, "text/xml", vec![b' '; 2 << 20]),
+            Fault::Denied => error(
+                403,
+                "AccessDenied",
+                "not authorized to perform sts:AssumeRole",
+            ),
+            Fault::DateAhead(ahead) => good.dated_ahead(ahead),
         }
     }
 }
@@ -146,6 +158,8 @@ pub fn is_expected(fault: Fault, protocol: Protocol, error: &Error) -> bool {
         }
         Fault::Malformed | Fault::WrongContentType => invalid(200),
         Fault::Oversized => transport(&[TransportErrorKind::TooLarge]),
+        Fault::Denied => service(ErrorCode::AccessDenied),
+        Fault::DateAhead(_) => false,
     }
 }
 

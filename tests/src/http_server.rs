@@ -101,6 +101,19 @@ impl Reply {
         self.delay += delay;
         self
     }
+
+    /// The same answer, its `Date` header `ahead` of the clock.
+    pub fn dated_ahead(mut self, ahead: Duration) -> Self {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("date"));
+        let at = time::OffsetDateTime::now_utc() + ahead;
+        let dated = refresh_session_core::harness::dated(http::Response::new(Vec::new()), at);
+        if let Some(date) = dated.headers().get(http::header::DATE) {
+            let date = date.to_str().unwrap_or_default().to_owned();
+            self.headers.push(("date".to_owned(), date));
+        }
+        self
+    }
 }
 
 impl From<http::Response<Vec<u8>>> for Reply {
