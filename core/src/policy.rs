@@ -248,6 +248,23 @@ mod tests {
         assert_eq!(short.fresh_until(), T0 + secs(300));
     }
 
+    proptest::proptest! {
+        /// Point 1 of the 2026 behaviour, for any lifetime: the advisory
+        /// window from the table (at most half the lifetime), the mandatory
+        /// one 60 s or the advisory one if smaller, in proportion.
+        #[test]
+        fn default_windows_follow_the_table_for_any_lifetime(lifetime in 1u64..48 * 3600) {
+            let windows = RefreshPolicy::default().windows(T0, T0 + secs(lifetime));
+            let table = default_advisory_timeout(secs(lifetime));
+            let advisory = table.min(secs(lifetime) / 2);
+            proptest::prop_assert_eq!(windows.fresh_until(), T0 + secs(lifetime) - advisory);
+            let mandatory = secs(lifetime) - (windows.mandatory_at() - T0).unsigned_abs();
+            let expected = DEFAULT_MANDATORY_TIMEOUT.min(table).mul_f64(advisory.as_secs_f64() / table.as_secs_f64());
+            proptest::prop_assert!(mandatory.abs_diff(expected) < Duration::from_millis(1), "{mandatory:?} {expected:?}");
+            proptest::prop_assert!(windows.mandatory_at() >= windows.fresh_until());
+        }
+    }
+
     #[test]
     fn a_mandatory_timeout_set_alone_never_exceeds_the_advisory_window() {
         let policy = RefreshPolicy::new(None, Some(secs(600))).expect("valid");

@@ -144,6 +144,14 @@ fn a_failure_trying_again_will_not_fix_reaches_the_waiters_then_waits_five_secon
     assert_eq!(sim.pending(), 0);
 }
 
+/// Whether trying again may fix the failure.
+fn recoverable(failure: Reply) -> bool {
+    matches!(
+        failure,
+        Reply::Throttled | Reply::Unreachable | Reply::Credentials(_)
+    )
+}
+
 /// How the upstream fails, for good.
 fn failure() -> impl Strategy<Value = Reply> {
     prop_oneof![
@@ -221,9 +229,18 @@ proptest! {
             }
             sim.advance(Duration::from_millis(*gap_ms));
             for _ in 0..*burst {
-                if let Access::Ready(credentials) = sim.call() {
-                    let expiration = credentials.expiration().expect("expires");
-                    prop_assert!(expiration > sim.server_now(), "an expired credential was handed out");
+                match sim.call() {
+                    Access::Ready(credentials) => {
+                        let expiration = credentials.expiration().expect("expires");
+                        prop_assert!(expiration > sim.server_now(), "an expired credential was handed out");
+                    }
+                    // A recoverable failure never takes a valid credential
+                    // away (point 2).
+                    Access::Failed(error) => prop_assert!(
+                        !(recoverable(setup.failure) && sim.now() < expires),
+                        "{error} while the credential was valid"
+                    ),
+                    Access::Pending(_) => {}
                 }
             }
             let fetches: HashSet<FetchId> = sim.pending_work().map(Work::fetch).collect();
