@@ -13,10 +13,8 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use refresh_session_core::fleet::{FleetKey, FleetLimits, FleetOptions};
-use refresh_session_core::pace::Pacer;
-use refresh_session_core::{Clock, ConfigError, Credentials, Error, SessionConfig, SessionOptions};
-use refresh_session_io::{FleetMembers, SystemClock};
-use time::OffsetDateTime;
+use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
+use refresh_session_io::{FleetMembers, FleetPace, SystemClock};
 
 use crate::session::{Builder, RefreshableSession};
 use crate::transport::Transport;
@@ -151,8 +149,7 @@ impl FleetBuilder {
             in_flight: Mutex::new(0),
             freed: Condvar::new(),
             max: self.limits.max_concurrent(),
-            pacer: pacer.map(Mutex::new),
-            clock,
+            pace: FleetPace::new(pacer, clock),
         };
         let transport = Transport::new(config.http_timeouts(), None);
         self.template = self.template.transport(transport).admission(admission);
@@ -179,8 +176,7 @@ pub(crate) struct Admission {
     in_flight: Mutex<usize>,
     freed: Condvar,
     max: usize,
-    pacer: Option<Mutex<Pacer>>,
-    clock: Arc<dyn Clock>,
+    pace: FleetPace,
 }
 
 impl Admission {
@@ -195,15 +191,9 @@ impl Admission {
             .unwrap_or_else(PoisonError::into_inner);
         *in_flight += 1;
         drop(in_flight);
-        if let Some(pacer) = &self.pacer {
-            let now = OffsetDateTime::from(self.clock.now());
-            let wait = pacer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .admit(now);
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
+        let wait = self.pace.wait();
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
         Slot(Arc::clone(self))
     }
@@ -220,7 +210,7 @@ impl fmt::Debug for Admission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Admission")
             .field("max", &self.max)
-            .field("paced", &self.pacer.is_some())
+            .field("paced", &self.pace.is_paced())
             .finish_non_exhaustive()
     }
 }

@@ -10,15 +10,13 @@
 //! credential: the advisory window (five minutes by default) absorbs it.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use refresh_session_core::engine::Permit;
 use refresh_session_core::error::Panicked;
 use refresh_session_core::fleet::{FleetKey, FleetLimits, FleetOptions};
-use refresh_session_core::pace::Pacer;
-use refresh_session_core::{Clock, ConfigError, Credentials, Error, SessionConfig, SessionOptions};
-use refresh_session_io::{FleetMembers, SystemClock, unwind};
-use time::OffsetDateTime;
+use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
+use refresh_session_io::{FleetMembers, FleetPace, SystemClock, unwind};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::hooks::Hooks;
@@ -166,8 +164,7 @@ impl FleetBuilder {
         let clock = SessionConfig::clock(&config).unwrap_or_else(|| Arc::new(SystemClock));
         let admission = Arc::new(Admission {
             in_flight: Arc::new(Semaphore::new(self.limits.max_concurrent())),
-            pacer: pacer.map(Mutex::new),
-            clock,
+            pace: FleetPace::new(pacer, clock),
         });
         Ok(SessionFleet {
             inner: Arc::new(Inner {
@@ -195,8 +192,7 @@ impl fmt::Debug for FleetBuilder {
 /// (and signs its requests) once it has a slot and its turn.
 pub(crate) struct Admission {
     in_flight: Arc<Semaphore>,
-    pacer: Option<Mutex<Pacer>>,
-    clock: Arc<dyn Clock>,
+    pace: FleetPace,
 }
 
 impl Admission {
@@ -204,17 +200,11 @@ impl Admission {
     /// until the returned permit drops. The pause is a sleep of `runtime`.
     pub(crate) async fn enter(&self, runtime: &dyn Runtime) -> Result<Permit, Panicked> {
         let slot = Arc::clone(&self.in_flight).acquire_owned().await;
-        if let Some(pacer) = &self.pacer {
-            let now = OffsetDateTime::from(self.clock.now());
-            let wait = pacer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .admit(now);
-            if !wait.is_zero() {
-                const WHAT: &str = "runtime's timer";
-                let sleep = unwind::guarded(WHAT, || runtime.sleep(wait))?;
-                unwind::guarded_future(WHAT, sleep).await?;
-            }
+        let wait = self.pace.wait();
+        if !wait.is_zero() {
+            const WHAT: &str = "runtime's timer";
+            let sleep = unwind::guarded(WHAT, || runtime.sleep(wait))?;
+            unwind::guarded_future(WHAT, sleep).await?;
         }
         // The semaphore is never closed: a slot always comes.
         Ok(Permit::new(slot.ok()))

@@ -360,28 +360,6 @@ mod tests {
     }
 
     #[test]
-    fn lookups_racing_sweeps_never_make_two_members_for_a_key() {
-        let members: Members<()> = Members::new(&limits(1, Some(2)));
-        let accounts = ["111111111111", "222222222222", "333333333333"];
-        std::thread::scope(|scope| {
-            for (i, account) in accounts.iter().enumerate() {
-                let members = &members;
-                scope.spawn(move || {
-                    for round in 0..2_000u64 {
-                        let now = round / 10;
-                        let member = members.member(&key(account), now);
-                        let again = members.member(&key(account), now);
-                        assert!(Arc::ptr_eq(&member, &again), "{account} at {now}");
-                        if round % 7 == i as u64 {
-                            members.evict_idle(now + 5);
-                        }
-                    }
-                });
-            }
-        });
-    }
-
-    #[test]
     fn one_member_per_key() {
         let members: Members<()> = Members::new(&limits(60, None));
         let first = members.member(&key("111111111111"), 0);

@@ -45,7 +45,7 @@ pub mod unwind;
 
 pub use driver::{Backend, Driver, Step, Worker};
 pub use engine::{NewEngine, SystemClock, new_engine};
-pub use fleet::FleetMembers;
+pub use fleet::{FleetMembers, FleetPace};
 pub use fresh::FreshCell;
 pub use mfa_command::MfaCommand;
 pub use session::SessionHandle;

@@ -144,6 +144,11 @@ impl LoopbackSts {
         self.state.lock().stale_signatures
     }
 
+    /// How many injected faults no call has taken yet.
+    pub fn pending_faults(&self) -> usize {
+        self.state.lock().faults.len()
+    }
+
     /// Answers the next `times` `AssumeRole` calls with `fault`.
     pub fn inject(&self, fault: Fault, times: usize) {
         self.state
