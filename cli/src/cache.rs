@@ -36,8 +36,7 @@ impl DiskCache {
 
     /// The file for sessions described by `key`.
     pub(crate) fn path(&self, key: &str) -> PathBuf {
-        let digest = Sha1::digest(key.as_bytes());
-        let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let name = refresh_session_core::hex::encode(&Sha1::digest(key.as_bytes()));
         self.dir.join(format!("{name}.json"))
     }
 

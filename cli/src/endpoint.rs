@@ -67,9 +67,7 @@ fn random_token() -> io::Result<Secret> {
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| io::Error::other("the system random generator failed"))?;
-    Ok(Secret::new(
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    ))
+    Ok(Secret::new(refresh_session_core::hex::encode(&bytes)))
 }
 
 fn serve(mut stream: TcpStream, session: &RefreshableSession, token: &Secret) {

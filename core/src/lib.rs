@@ -81,6 +81,7 @@ mod fetch;
 pub mod fleet;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod hex;
 pub mod iot;
 mod json;
 pub mod mfa;

@@ -32,9 +32,7 @@ pub(crate) struct Sso {
 /// The cache file's name for `key` (the `sso-session` name, or the start
 /// URL of a legacy profile): its SHA-1, in hex, as the AWS CLI names it.
 pub(crate) fn cache_file_name(key: &str) -> String {
-    let digest = Sha1::digest(key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}.json")
+    format!("{}.json", crate::hex::encode(&Sha1::digest(key.as_bytes())))
 }
 
 impl Sso {
