@@ -9,16 +9,22 @@
 //!
 //! # Refresh semantics
 //!
-//! With a credential that expires at `E`, an advisory timeout `A` (default
-//! 15 minutes) and a mandatory timeout `M` (default 10 minutes), both at
-//! most half the credential's lifetime:
+//! With a credential that expires at `E`, an advisory timeout `A` and a
+//! mandatory timeout `M` (by default, as the AWS SDKs from 2026: `A` 5, 15
+//! or 60 minutes by the credential's lifetime, `M` 60 s; at most half the
+//! lifetime):
 //!
 //! - before `E - A`, [`credentials`](RefreshableSession::credentials)
 //!   returns the cached credential without taking a lock;
 //! - from `E - A`, it still returns at once, and one background refresh
 //!   starts; a failed one keeps the cache and backs off;
-//! - from `E - M`, callers wait for the single refresh in flight, and share
-//!   its error if it fails; an expired credential is never returned;
+//! - from `E - M`, callers wait for the single refresh in flight; if it
+//!   fails in a way trying again may fix, they get the cached credential
+//!   while it is valid, else its error; an expired credential is never
+//!   returned (unless `serve_expired_on_failure`), and a failed refresh is
+//!   retried after a backoff, never by every caller (see the README);
+//! - whatever goes wrong in a refresh (a panic in a provider, a thread that
+//!   cannot start), every waiting caller gets a typed error;
 //! - with `defer_refresh(false)` the session fetches when built and
 //!   refreshes on a background thread before `E - A`, so callers never
 //!   wait. The thread stops when the last clone of the session drops.

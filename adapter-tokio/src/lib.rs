@@ -9,17 +9,24 @@
 //!
 //! # Refresh semantics
 //!
-//! With a credential that expires at `E`, an advisory timeout `A` (default
-//! 15 minutes) and a mandatory timeout `M` (default 10 minutes), both at
-//! most half the credential's lifetime:
+//! With a credential that expires at `E`, an advisory timeout `A` and a
+//! mandatory timeout `M` (by default, as the AWS SDKs from 2026: `A` 5, 15
+//! or 60 minutes by the credential's lifetime, `M` 60 s; at most half the
+//! lifetime):
 //!
 //! - before `E - A`, [`credentials`](RefreshableSession::credentials)
 //!   completes at once, without a lock or an await;
 //! - from `E - A`, it still completes at once, and one refresh starts in a
 //!   background task; a failed one keeps the cache and backs off;
-//! - from `E - M`, callers wait for the single refresh in flight and share
-//!   its error if it fails; a caller that gives up (a dropped future, a
-//!   timeout) does not cancel the refresh the others wait for;
+//! - from `E - M`, callers wait for the single refresh in flight; if it
+//!   fails in a way trying again may fix, they get the cached credential
+//!   while it is valid, else its error, and a failed refresh is retried
+//!   after a backoff, never by every caller (see the README); a caller that
+//!   gives up (a dropped future, a timeout) does not cancel the refresh the
+//!   others wait for;
+//! - whatever goes wrong in a refresh (a panic in a provider or transport,
+//!   a runtime without timers or shut down), every waiting task gets a
+//!   typed error;
 //! - with `defer_refresh(false)` the session fetches when built and one
 //!   background task refreshes before `E - A`, so callers never wait. The
 //!   task ends when the last clone of the session drops.

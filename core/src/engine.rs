@@ -45,7 +45,13 @@
 //! - advisory: the cached credential at once, and one refresh starts unless
 //!   one is running or a failed one is backing off;
 //! - mandatory, expired or none yet: the caller waits for the one refresh in
-//!   flight (starting it if needed) and gets its error if it fails;
+//!   flight (starting it if needed); if it fails in a way trying again may
+//!   fix, the caller gets the cached credential while it is valid, else its
+//!   error (or, with `serve_expired_on_failure`, the expired credential);
+//! - after a failure the next attempt waits: 5-10 minutes while a valid
+//!   credential is served, 5 s after one that trying again will not fix in
+//!   the mandatory window, a jittered ramp to once a minute with nothing
+//!   valid left, during which callers get [`Error::BackingOff`] at once;
 //! - `defer_refresh(false)`: the driver fetches at construction
 //!   ([`Engine::prefetch`]) and a timer refreshes before the advisory
 //!   window, so callers never wait.

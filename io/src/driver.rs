@@ -239,7 +239,7 @@ impl<B: Backend> Driver<B> {
 /// its timers. Dropping it unfinished aborts the fetch in flight.
 pub struct Worker<B: Backend> {
     driver: Arc<Driver<B>>,
-    /// It returned [`Step::Stop`] or was told it did not start.
+    /// It stopped: [`Step::Stop`], or [`Worker::stop`].
     finished: bool,
 }
 
