@@ -30,6 +30,15 @@ pub fn roles(accounts: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// A loopback STS issuing two-second credentials, for tests that watch
+/// them expire.
+pub fn short_lived_sts() -> LoopbackSts {
+    LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(2),
+        delay: Duration::ZERO,
+    })
+}
+
 /// A loopback STS issuing hour-long credentials, each answer `delay` late.
 pub fn sts(delay: Duration) -> LoopbackSts {
     LoopbackSts::start(StsOptions {

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use refresh_session_blocking::prelude::*;
-use refresh_session_blocking::{FleetBuilder, SessionFleet};
-use refresh_session_tests::fleet::{ACCOUNTS, key, roles, sts};
+use refresh_session_blocking::{Error, FleetBuilder, SessionFleet};
+use refresh_session_tests::faults::Fault;
+use refresh_session_tests::fleet::{ACCOUNTS, key, roles, short_lived_sts, sts};
 use refresh_session_tests::sts_server::LoopbackSts;
 
 fn fleet(sts: &LoopbackSts) -> FleetBuilder {
@@ -127,6 +128,30 @@ fn past_max_members_the_least_recently_used_member_goes() {
     let refused = SessionFleet::builder().max_members(0).build();
     let error = refused.map(drop).expect_err("no room for any member");
     assert_eq!(error.field(), "max_members");
+}
+
+/// Static stability reaches the members: with STS down after expiry, a
+/// member set to serve expired credentials serves its last one; by default
+/// the caller gets the error.
+#[test]
+fn members_serve_an_expired_credential_only_when_set_to() {
+    for serve_expired in [true, false] {
+        let sts = short_lived_sts();
+        let fleet = fleet(&sts)
+            .max_attempts(1)
+            .serve_expired_on_failure(serve_expired)
+            .build()
+            .expect("valid");
+        let first = fleet.credentials(&key(ACCOUNTS[0])).expect("credentials");
+        sts.inject(Fault::Unavailable, 100);
+        std::thread::sleep(Duration::from_millis(2100));
+        let after_expiry = fleet.credentials(&key(ACCOUNTS[0]));
+        match (serve_expired, after_expiry) {
+            (true, Ok(served)) => assert_eq!(served, first),
+            (false, Err(Error::Service(error))) => assert_eq!(error.status(), 503),
+            (_, other) => panic!("serve_expired {serve_expired}: {other:?}"),
+        }
+    }
 }
 
 #[test]

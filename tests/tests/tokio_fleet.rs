@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::error::TransportError;
-use refresh_session_tests::fleet::{ACCOUNTS, key, roles, sts};
+use refresh_session_tests::faults::Fault;
+use refresh_session_tests::fleet::{ACCOUNTS, key, roles, short_lived_sts, sts};
 use refresh_session_tests::sts_server::LoopbackSts;
 use refresh_session_tokio::prelude::*;
 use refresh_session_tokio::{
-    BoxFuture, FleetBuilder, HttpTransport, ReqwestTransport, SessionFleet, TlsIdentity,
+    BoxFuture, Error, FleetBuilder, HttpTransport, ReqwestTransport, SessionFleet, TlsIdentity,
 };
 
 fn fleet(sts: &LoopbackSts) -> FleetBuilder {
@@ -166,6 +167,33 @@ async fn past_max_members_the_least_recently_used_member_goes() {
     let refused = SessionFleet::builder().max_members(0).build();
     let error = refused.map(drop).expect_err("no room for any member");
     assert_eq!(error.field(), "max_members");
+}
+
+/// Static stability reaches the members: with STS down after expiry, a
+/// member set to serve expired credentials serves its last one; by default
+/// the caller gets the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_serve_an_expired_credential_only_when_set_to() {
+    for serve_expired in [true, false] {
+        let sts = short_lived_sts();
+        let fleet = fleet(&sts)
+            .max_attempts(1)
+            .serve_expired_on_failure(serve_expired)
+            .build()
+            .expect("valid");
+        let first = fleet
+            .credentials(&key(ACCOUNTS[0]))
+            .await
+            .expect("credentials");
+        sts.inject(Fault::Unavailable, 100);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let after_expiry = fleet.credentials(&key(ACCOUNTS[0])).await;
+        match (serve_expired, after_expiry) {
+            (true, Ok(served)) => assert_eq!(served, first),
+            (false, Err(Error::Service(error))) => assert_eq!(error.status(), 503),
+            (_, other) => panic!("serve_expired {serve_expired}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
