@@ -63,18 +63,6 @@ fn after_the_backoff(session: &RefreshableSession) -> Result<Arc<Credentials>, E
     panic!("still backing off after ten seconds")
 }
 
-/// The panic behind a hook error, found through its sources.
-fn panic_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Panicked> {
-    let mut source = Some(error);
-    while let Some(error) = source {
-        if let Some(panicked) = error.downcast_ref::<Panicked>() {
-            return Some(panicked);
-        }
-        source = error.source();
-    }
-    None
-}
-
 #[test]
 fn a_panicking_custom_provider_fails_every_waiter_and_the_next_call_refreshes() {
     let panicking = Arc::new(AtomicBool::new(true));
@@ -98,7 +86,7 @@ fn a_panicking_custom_provider_fails_every_waiter_and_the_next_call_refreshes() 
         match result {
             Err(Error::Provider(ProviderError::Failed(error))) => {
                 assert_eq!(error.to_string(), "the custom credential provider panicked");
-                let panicked = panic_in(&error).expect("the panic is the source");
+                let panicked = Panicked::find(&error).expect("the panic is the source");
                 assert!(panicked.message().starts_with("vault client bug"));
             }
             other => panic!("{other:?}"),
@@ -130,7 +118,7 @@ fn a_panicking_mfa_provider_fails_the_refresh_without_calling_sts() {
         match result {
             Err(Error::Mfa(MfaError::Provider(error))) => {
                 assert_eq!(error.to_string(), "the MFA token provider panicked");
-                let panicked = panic_in(&error).expect("the panic is the source");
+                let panicked = Panicked::find(&error).expect("the panic is the source");
                 assert_eq!(panicked.message(), "token reader unplugged");
             }
             other => panic!("{other:?}"),

@@ -45,18 +45,6 @@ async fn many_calls(session: &RefreshableSession) -> Vec<Result<Arc<Credentials>
     results
 }
 
-/// The panic behind an error, found through its sources.
-fn panic_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Panicked> {
-    let mut source = Some(error);
-    while let Some(error) = source {
-        if let Some(panicked) = error.downcast_ref::<Panicked>() {
-            return Some(panicked);
-        }
-        source = error.source();
-    }
-    None
-}
-
 /// Runs `work` on a thread with its own runtime of `kind`, at most
 /// [`DEADLINE`]: for runtimes whose own timers cannot bound it.
 fn on_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
@@ -71,7 +59,7 @@ fn expect_provider_panic(result: Result<Arc<Credentials>, Error>, message: &str)
     match result {
         Err(Error::Provider(ProviderError::Failed(error))) => {
             assert_eq!(error.to_string(), "the custom credential provider panicked");
-            let panicked = panic_in(&error).expect("the panic is the source");
+            let panicked = Panicked::find(&error).expect("the panic is the source");
             assert_eq!(panicked.message(), message);
         }
         other => panic!("{other:?}"),
@@ -157,7 +145,7 @@ async fn a_panic_in_an_mfa_provider_fails_the_refresh_without_calling_sts() {
             match result {
                 Err(Error::Mfa(MfaError::Provider(error))) => {
                     assert_eq!(error.to_string(), "the MFA token provider panicked");
-                    let panicked = panic_in(&error).expect("the panic is the source");
+                    let panicked = Panicked::find(&error).expect("the panic is the source");
                     assert_eq!(panicked.message(), "token reader unplugged");
                 }
                 other => panic!("{other:?}"),
@@ -184,7 +172,7 @@ async fn a_panic_in_a_source_provider_fails_the_refresh() {
                 let Error::SourceProvider(error) = &*error else {
                     panic!("{error:?}")
                 };
-                let panicked = panic_in(error).expect("the panic is the source");
+                let panicked = Panicked::find(error).expect("the panic is the source");
                 assert_eq!(panicked.what(), "source credentials provider");
                 assert_eq!(panicked.message(), "credentials file half written");
             }

@@ -481,7 +481,6 @@ impl Engine {
             sts_endpoint: sts_endpoint.clone(),
             http,
             mfa_command,
-            defer_refresh,
         };
         let engine = Self {
             method,

@@ -452,6 +452,14 @@ impl Panicked {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The panic behind `error`, if one is among its sources: a provider
+    /// that panicked fails its refresh with a hook error whose source this
+    /// is.
+    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Panicked> {
+        std::iter::successors(Some(error), |error| error.source())
+            .find_map(|error| error.downcast_ref::<Panicked>())
+    }
 }
 
 /// An error raised by user code the session calls: an MFA token provider or

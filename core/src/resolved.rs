@@ -22,15 +22,9 @@ pub struct ResolvedSession {
     pub(crate) http: HttpTimeouts,
     pub(crate) mfa_command: Option<CommandSpec>,
     pub(crate) thing_name: Option<String>,
-    pub(crate) defer_refresh: bool,
 }
 
 impl ResolvedSession {
-    /// Whether the session refreshes only when asked.
-    pub fn defers_refresh(&self) -> bool {
-        self.defer_refresh
-    }
-
     /// The TLS identity the driver presents for
     /// [`TlsIdentity::Device`](crate::iot::TlsIdentity::Device) requests:
     /// an IoT session's certificate and key.

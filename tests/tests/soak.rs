@@ -120,6 +120,43 @@ impl Tally {
     }
 }
 
+/// One soak: the callers' tally, the fault injector and the memory
+/// samples, from its start to its end.
+struct Chaos {
+    tally: Arc<Tally>,
+    started: Instant,
+    end: Instant,
+    stop: Arc<AtomicBool>,
+    injector: thread::JoinHandle<()>,
+    memory: thread::JoinHandle<(u64, u64)>,
+}
+
+impl Chaos {
+    /// Starts injecting faults into `sts` for [`seconds`].
+    fn start(sts: &Arc<LoopbackSts>) -> Self {
+        let started = Instant::now();
+        let end = started + Duration::from_secs(seconds());
+        let stop = Arc::new(AtomicBool::new(false));
+        Self {
+            tally: Arc::new(Tally::default()),
+            started,
+            end,
+            injector: chaos(sts.clone(), stop.clone()),
+            stop,
+            memory: memory_samples(started, end),
+        }
+    }
+
+    /// Stops the faults once every caller has returned, then reports.
+    fn finish(self, adapter: &str, sts: &LoopbackSts, sts_metrics: Metrics) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.injector.join().expect("the injector");
+        let elapsed = self.started.elapsed();
+        let memory = self.memory.join().expect("the sampler");
+        report(adapter, &self.tally, sts, sts_metrics, elapsed, memory);
+    }
+}
+
 /// Injects a random fault, or a burst of them, every 0.5 to 3 s until
 /// `stop`, once the last one was taken: with a refresh every two seconds
 /// or so, about half of them meet a fault.
@@ -274,12 +311,8 @@ fn blocking_sessions_hold_under_chaos() {
         .build()
         .expect("valid")
     };
-    let tally = Arc::new(Tally::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let end = started + Duration::from_secs(seconds());
-    let memory = memory_samples(started, end);
-    let injector = chaos(sts.clone(), stop.clone());
+    let chaos = Chaos::start(&sts);
+    let (tally, end) = (chaos.tally.clone(), chaos.end);
     let (done, finished) = mpsc::channel();
     for n in 0..callers() {
         let (session, custom, tally, done) =
@@ -309,11 +342,7 @@ fn blocking_sessions_hold_under_chaos() {
             .recv_timeout(DEADLINE + Duration::from_secs(seconds()))
             .expect("every caller returned");
     }
-    stop.store(true, Ordering::Relaxed);
-    injector.join().expect("the injector");
-    let elapsed = started.elapsed();
-    let memory = memory.join().expect("the sampler");
-    report("blocking", &tally, &sts, session.metrics(), elapsed, memory);
+    chaos.finish("blocking", &sts, session.metrics());
 }
 
 #[test]
@@ -345,12 +374,8 @@ fn tokio_sessions_hold_under_chaos() {
         .expect("valid");
         (session, custom)
     });
-    let tally = Arc::new(Tally::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let end = started + Duration::from_secs(seconds());
-    let memory = memory_samples(started, end);
-    let injector = chaos(sts.clone(), stop.clone());
+    let chaos = Chaos::start(&sts);
+    let (tally, end) = (chaos.tally.clone(), chaos.end);
     runtime.block_on(async {
         let tasks: Vec<_> = (0..callers())
             .map(|n| {
@@ -382,9 +407,5 @@ fn tokio_sessions_hold_under_chaos() {
             }
         }
     });
-    stop.store(true, Ordering::Relaxed);
-    injector.join().expect("the injector");
-    let elapsed = started.elapsed();
-    let memory = memory.join().expect("the sampler");
-    report("tokio", &tally, &sts, session.metrics(), elapsed, memory);
+    chaos.finish("tokio", &sts, session.metrics());
 }
