@@ -7,6 +7,14 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
+/// The variable the `refresh-session` command line reads a PKCS#11 PIN
+/// from.
+pub const PKCS11_PIN_VARIABLE: &str = "REFRESH_SESSION_PKCS11_PIN";
+
+/// Variables that hold refresh-session's own secrets: no command a session
+/// runs, and no program `refresh-session exec` starts, inherits them.
+pub const SECRET_VARIABLES: [&str; 1] = [PKCS11_PIN_VARIABLE];
+
 /// A command to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
