@@ -15,6 +15,7 @@ use crate::driver::{self, Shared, Threads};
 use crate::fleet::Admission;
 use crate::hooks::{BoxError, Hooks, MfaHook};
 use crate::transport::Transport;
+use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, NewEngine, SessionHandle, new_engine};
 
@@ -108,6 +109,14 @@ impl RefreshableSession {
     /// Refresh counters and the current expiry.
     pub fn metrics(&self) -> Metrics {
         self.handle.metrics()
+    }
+
+    /// A digest of what the session was built from (the environment
+    /// variables and shared files it read), for keying a cache of its
+    /// credentials: equal for sessions of one configuration that would
+    /// get the same credentials.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.handle.fingerprint()
     }
 }
 

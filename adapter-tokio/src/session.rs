@@ -12,6 +12,7 @@ use refresh_session_core::rejection::Rejection;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
+use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, NewEngine, SessionHandle, new_engine};
 
@@ -135,6 +136,14 @@ impl RefreshableSession {
     /// Refresh counters and the current expiry.
     pub fn metrics(&self) -> Metrics {
         self.handle.metrics()
+    }
+
+    /// A digest of what the session was built from (the environment
+    /// variables and shared files it read), for keying a cache of its
+    /// credentials: equal for sessions of one configuration that would
+    /// get the same credentials.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.handle.fingerprint()
     }
 }
 

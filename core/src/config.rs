@@ -194,6 +194,11 @@ impl SessionConfig {
         self.profile_files = [config, credentials];
     }
 
+    /// The shared files handed in with [`Self::use_profile_files`].
+    pub(crate) fn profile_files(&self) -> &[Option<ProfileFile>; 2] {
+        &self.profile_files
+    }
+
     /// Whether the session refreshes only when asked (`true`, the default)
     /// or fetches at construction and refreshes in the background.
     pub fn defers_refresh(&self) -> bool {

@@ -66,6 +66,7 @@ use time::OffsetDateTime;
 use crate::backoff::{Backoff, Holding, Jitter};
 use crate::command::{CommandOutput, CommandSpec};
 use crate::config::{Method, Resolved, SessionConfig};
+use crate::fingerprint::Recorder;
 use crate::credentials::Credentials;
 use crate::custom::CustomCredentials;
 use crate::error::{Abort, ConfigError, Error, HookError, TransportError};
@@ -460,6 +461,8 @@ impl Engine {
         now: OffsetDateTime,
         seed: u64,
     ) -> Result<(Self, ResolvedSession), ConfigError> {
+        let recorder = Recorder::new(env);
+        let files = config.profile_files().clone();
         let Resolved {
             method,
             device,
@@ -471,8 +474,9 @@ impl Engine {
             mfa_command,
             admission,
             serve_expired,
-        } = config.resolve(env, now)?;
+        } = config.resolve(&|name: &str| recorder.var(name), now)?;
         let session = ResolvedSession {
+            fingerprint: recorder.fingerprint(&files),
             thing_name: match &method {
                 Method::Iot(request) => request.thing_name.clone(),
                 _ => None,

@@ -77,6 +77,7 @@ pub mod credentials;
 pub mod custom;
 pub mod engine;
 pub mod error;
+pub mod fingerprint;
 mod fetch;
 pub mod fleet;
 #[cfg(feature = "harness")]

@@ -6,6 +6,7 @@
 use crate::command::CommandSpec;
 use crate::config::HttpTimeouts;
 use crate::error::ConfigError;
+use crate::fingerprint::Fingerprint;
 use crate::iot::DeviceIdentity;
 use crate::mqtt::{Mqtt, MqttPlan, SessionIdentity};
 use crate::sts::StsEndpoint;
@@ -22,6 +23,7 @@ pub struct ResolvedSession {
     pub(crate) http: HttpTimeouts,
     pub(crate) mfa_command: Option<CommandSpec>,
     pub(crate) thing_name: Option<String>,
+    pub(crate) fingerprint: Fingerprint,
 }
 
 impl ResolvedSession {
@@ -30,6 +32,12 @@ impl ResolvedSession {
     /// an IoT session's certificate and key.
     pub fn device_identity(&self) -> Option<&DeviceIdentity> {
         self.device.as_ref()
+    }
+
+    /// What the session was resolved from: the variables it read and the
+    /// shared files it parsed.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
     }
 
     /// The HTTP timeouts the driver applies.

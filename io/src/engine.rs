@@ -72,9 +72,8 @@ pub fn new_engine(mut config: SessionConfig) -> Result<NewEngine, ConfigError> {
         Some(vars) => vars.get(key).cloned(),
         None => std::env::var(key).ok(),
     };
-    let [config_file, credentials_file] = profile::file_paths(&env);
-    let read = |path: Option<std::path::PathBuf>| path.map_or(Ok(None), |p| read_profile(&p));
-    config.use_profile_files(read(config_file)?, read(credentials_file)?);
+    let [config_file, credentials_file] = profile_files(&env)?;
+    config.use_profile_files(config_file, credentials_file);
     // A fresh RandomState is randomly keyed: a seed without a crate for it.
     let seed = RandomState::new().hash_one(0u8);
     let (engine, session) = Engine::new(config, &env, OffsetDateTime::from(clock.now()), seed)?;
@@ -83,6 +82,16 @@ pub fn new_engine(mut config: SessionConfig) -> Result<NewEngine, ConfigError> {
         session,
         clock,
     })
+}
+
+/// The shared `config` and `credentials` files where `env` places them
+/// (`None` for a file that does not exist).
+pub fn profile_files(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<[Option<ProfileFile>; 2], ConfigError> {
+    let read = |path: Option<std::path::PathBuf>| path.map_or(Ok(None), |p| read_profile(&p));
+    let [config_file, credentials_file] = profile::file_paths(env);
+    Ok([read(config_file)?, read(credentials_file)?])
 }
 
 /// A shared file's content; `None` if it does not exist.

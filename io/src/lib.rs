@@ -44,7 +44,7 @@ pub mod tls;
 pub mod unwind;
 
 pub use driver::{Backend, Driver, Step, Worker};
-pub use engine::{NewEngine, SystemClock, new_engine};
+pub use engine::{NewEngine, SystemClock, new_engine, profile_files};
 pub use fleet::{FleetMembers, FleetPace};
 pub use fresh::FreshCell;
 pub use mfa_command::MfaCommand;

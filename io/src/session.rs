@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use refresh_session_core::engine::{Engine, Metrics};
+use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_core::mqtt::{Mqtt, MqttPlan};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::resolved::ResolvedSession;
@@ -81,6 +82,12 @@ impl<B: Backend> SessionHandle<B> {
     /// Refresh counters and the current expiry.
     pub fn metrics(&self) -> Metrics {
         self.driver().engine(Engine::metrics)
+    }
+
+    /// What the session was resolved from; see
+    /// [`ResolvedSession::fingerprint`].
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.held.session.fingerprint()
     }
 
     /// STS `GetCallerIdentity` signed with `credentials` at AWS's time.
