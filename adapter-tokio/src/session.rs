@@ -7,12 +7,12 @@ use std::sync::Arc;
 use refresh_session_core::config::HttpTimeouts;
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::Metrics;
+use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_core::iot::{DeviceIdentity, Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::source::SourceCredentials;
 use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
 use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
-use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, NewEngine, SessionHandle, new_engine};
 

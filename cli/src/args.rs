@@ -43,10 +43,30 @@ pub(crate) enum Command {
     /// 127.0.0.1, served for the command's lifetime, refusing requests
     /// without the per-run random token. Every AWS SDK reads it and
     /// refreshes from it; the session refreshes in the background, so the
-    /// command never waits. Credential variables inherited from this
+    /// command never waits.
+    ///
+    /// Signals sent to refresh-session (INT, TERM, HUP, QUIT, USR1, USR2,
+    /// WINCH) are passed on to the command, refresh-session exits with its
+    /// status, and on Linux the command gets SIGTERM if refresh-session
+    /// dies, even of SIGKILL. Credential variables inherited from this
     /// shell (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are removed so that they
     /// do not take precedence.
     Exec {
+        /// Fail, instead of warning, when the command's own default
+        /// profile has credentials (keys, credential_process, a role, SSO),
+        /// which AWS SDKs use before the endpoint.
+        #[arg(long)]
+        fail_if_shadowed: bool,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// (Internal) What `exec` starts: sets the parent-death signal, then
+    /// becomes the command, unless refresh-session PARENT is gone.
+    #[command(hide = true)]
+    ExecChild {
+        /// The process id of the `exec` that started it.
+        parent: u32,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<std::ffi::OsString>,

@@ -11,6 +11,7 @@ mod endpoint;
 mod exec;
 mod prompt;
 mod session;
+mod shadowing;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -34,8 +35,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::CredentialProcess(cache) => credential_process(&cli.session, cache),
-        Command::Exec { command } => session::build(&cli.session, false)
-            .map(|session| exec::run(session, cli.session.region.clone(), command)),
+        Command::Exec {
+            fail_if_shadowed,
+            command,
+        } => session::build(&cli.session, false).map(|session| {
+            let on_shadowing = match fail_if_shadowed {
+                true => exec::OnShadowing::Fail,
+                false => exec::OnShadowing::Warn,
+            };
+            exec::run(session, cli.session.region.clone(), command, on_shadowing)
+        }),
+        Command::ExecChild { parent, command } => Ok(exec::become_child(*parent, command)),
         Command::Whoami(output) => whoami(&cli.session, output),
         Command::Env(output) => env(&cli.session, output),
     };

@@ -88,6 +88,11 @@ impl Home {
     /// The binary with `args`, this home's environment and no other AWS
     /// variable.
     fn run(&self, args: &[&str]) -> Output {
+        bounded(self.command(args))
+    }
+
+    /// The command [`Home::run`] runs.
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BINARY);
         command.args(args);
         for (name, _) in std::env::vars() {
@@ -96,7 +101,20 @@ impl Home {
             }
         }
         command.envs(&self.env);
-        bounded(command)
+        command
+    }
+
+    /// Waits (bounded) for the file `name` to hold a line, and returns it.
+    fn wait_for_line(&self, name: &str, line: &str) {
+        let found = (0..500).any(|_| {
+            let text = fs::read_to_string(self.path(name)).unwrap_or_default();
+            let found = text.lines().any(|l| l == line);
+            if !found {
+                thread::sleep(Duration::from_millis(20));
+            }
+            found
+        });
+        assert!(found, "{name} never got {line:?}");
     }
 }
 
@@ -321,16 +339,161 @@ fn exec_exits_with_its_commands_code() {
     assert_eq!(output.status.code(), Some(127));
     assert!(stderr(&output).contains("/nonexistent/program"));
 
-    // The child sees the endpoint, not this shell's keys.
+    // The child sees the endpoint, not this shell's keys (nor the Java
+    // SDK's names for them), nor the PKCS#11 PIN.
+    let mut home = home;
+    for (name, value) in [
+        ("AWS_ACCESS_KEY", "AKIDJAVA"),
+        ("AWS_SECRET_KEY", "java-secret"),
+        ("REFRESH_SESSION_PKCS11_PIN", "1234"),
+    ] {
+        home.env.insert(name.into(), value.into());
+    }
     let output = home.run(&[
         "exec",
         "--",
         "sh",
         "-c",
-        "echo ${AWS_ACCESS_KEY_ID:-none} ${AWS_CONTAINER_CREDENTIALS_FULL_URI%%:*}",
+        "echo ${AWS_ACCESS_KEY_ID:-none} ${AWS_ACCESS_KEY:-none} ${AWS_SECRET_KEY:-none} \
+         ${REFRESH_SESSION_PKCS11_PIN:-none} ${AWS_CONTAINER_CREDENTIALS_FULL_URI%%:*}",
     ]);
     assert_success(&output);
-    assert_eq!(stdout(&output).trim(), "none http");
+    assert_eq!(stdout(&output).trim(), "none none none none http");
+}
+
+/// A shell script for `exec` that logs each signal it gets and exits 7 on
+/// SIGTERM, after writing its pid.
+const TRAPS: &str = r#"
+for s in INT HUP QUIT USR1 USR2 WINCH; do trap "echo $s >> signals.log" $s; done
+trap 'echo TERM >> signals.log; exit 7' TERM
+echo $$ > child.pid
+i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+"#;
+
+/// Sends `signal` to `pid` with kill(1).
+fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet).
+fn gone(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z')))
+        .unwrap_or(true)
+}
+
+/// An `exec` of [`TRAPS`] in `home`, its command's pid once it runs; the
+/// guard kills both at the end of the test, whatever happened.
+struct Trapped {
+    exec: std::process::Child,
+    child: u32,
+}
+
+impl Trapped {
+    fn start(home: &Home) -> Self {
+        let script = home.write("traps.sh", TRAPS);
+        let script = script.display().to_string();
+        let exec = home
+            .command(&["exec", "--", "sh", &script])
+            .current_dir(home.dir.path())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("exec starts");
+        let pid_file = home.path("child.pid");
+        let started = (0..500).any(|_| {
+            let written = fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'));
+            if !written {
+                thread::sleep(Duration::from_millis(20));
+            }
+            written
+        });
+        assert!(started, "the command never started");
+        let child = fs::read_to_string(&pid_file).expect("the pid");
+        let child = child.trim().parse().expect("a pid");
+        Self { exec, child }
+    }
+
+    /// `exec`'s exit status, within ten seconds.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..500 {
+            if let Some(status) = self.exec.try_wait().expect("waited") {
+                return status;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("exec did not exit");
+    }
+}
+
+impl Drop for Trapped {
+    fn drop(&mut self) {
+        let _ = self.exec.kill();
+        let _ = self.exec.wait();
+        if !gone(self.child) {
+            let _ = Command::new("kill")
+                .args(["-9", &self.child.to_string()])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn exec_forwards_each_signal_and_exits_with_the_commands_status() {
+    let home = Home::with_keys("AKIDEXAMPLEEXEC00002", "exec-secret");
+    let mut trapped = Trapped::start(&home);
+    for signal in ["INT", "HUP", "QUIT", "USR1", "USR2", "WINCH"] {
+        kill(signal, trapped.exec.id());
+        home.wait_for_line("signals.log", signal);
+    }
+    kill("TERM", trapped.exec.id());
+    home.wait_for_line("signals.log", "TERM");
+    assert_eq!(trapped.wait().code(), Some(7), "the command's status");
+}
+
+#[test]
+fn exec_killed_takes_its_command_with_it() {
+    let home = Home::with_keys("AKIDEXAMPLEEXEC00003", "exec-secret");
+    let mut trapped = Trapped::start(&home);
+    kill("KILL", trapped.exec.id());
+    trapped.wait();
+    // Within a second: the parent-death signal, not a timeout of ours.
+    let ended = (0..50).any(|_| {
+        let ended = gone(trapped.child);
+        if !ended {
+            thread::sleep(Duration::from_millis(20));
+        }
+        ended
+    });
+    assert!(ended, "the command outlived exec by a second");
+    home.wait_for_line("signals.log", "TERM");
+}
+
+#[test]
+fn exec_warns_when_the_commands_default_profile_would_win() {
+    let home = Home::with_keys("AKIDEXAMPLEEXEC00004", "exec-secret");
+    let credentials = home.write(
+        "credentials",
+        "[default]\naws_access_key_id = AKIDSHADOW\naws_secret_access_key = s\n",
+    );
+    let output = home.run(&["exec", "--", "true"]);
+    assert_success(&output);
+    let warning = stderr(&output);
+    assert!(
+        warning.contains("warning") && warning.contains(&credentials.display().to_string()),
+        "{warning}"
+    );
+    assert!(warning.contains("aws_access_key_id"), "{warning}");
+    let output = home.run(&["exec", "--fail-if-shadowed", "--", "true"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+
+    home.write("credentials", "[dev]\naws_access_key_id = AKIDSHADOW\n");
+    let output = home.run(&["exec", "--fail-if-shadowed", "--", "true"]);
+    assert_success(&output);
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
 }
 
 #[test]

@@ -77,8 +77,8 @@ pub mod credentials;
 pub mod custom;
 pub mod engine;
 pub mod error;
-pub mod fingerprint;
 mod fetch;
+pub mod fingerprint;
 pub mod fleet;
 #[cfg(feature = "harness")]
 pub mod harness;
