@@ -93,7 +93,19 @@ impl Home {
 
     /// The command [`Home::run`] runs.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
+        self.wrapped(&[], args)
+    }
+
+    /// The binary with `args` as `wrapper` runs it (`prlimit ...`).
+    fn wrapped(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(BINARY);
+                command
+            }
+            None => Command::new(BINARY),
+        };
         command.args(args);
         for (name, _) in std::env::vars() {
             if name.starts_with("AWS_") || name.starts_with("REFRESH_SESSION") {
@@ -104,7 +116,19 @@ impl Home {
         command
     }
 
-    /// Waits (bounded) for the file `name` to hold a line, and returns it.
+    /// Waits (bounded) for the file `name` to exist.
+    fn wait_for_file(&self, name: &str) {
+        let found = (0..500).any(|_| {
+            let found = self.path(name).exists();
+            if !found {
+                thread::sleep(Duration::from_millis(20));
+            }
+            found
+        });
+        assert!(found, "{name} never came");
+    }
+
+    /// Waits (bounded) for the file `name` to hold `line`.
     fn wait_for_line(&self, name: &str, line: &str) {
         let found = (0..500).any(|_| {
             let text = fs::read_to_string(self.path(name)).unwrap_or_default();
@@ -494,6 +518,115 @@ fn exec_warns_when_the_commands_default_profile_would_win() {
     let output = home.run(&["exec", "--fail-if-shadowed", "--", "true"]);
     assert_success(&output);
     assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+/// A command for `exec` that writes its endpoint's address and token to
+/// `endpoint.txt`, then waits to be ended.
+const SHOW_ENDPOINT: &str = r#"
+echo "${AWS_CONTAINER_CREDENTIALS_FULL_URI#http://} $AWS_CONTAINER_AUTHORIZATION_TOKEN" > endpoint.tmp
+mv endpoint.tmp endpoint.txt
+i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+"#;
+
+/// CPU time a process has used, in clock ticks (user and system, all
+/// threads).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit(") ")
+        .next()
+        .expect("fields")
+        .split(' ')
+        .collect();
+    // utime and stime: fields 14 and 15 of stat(5), 12 and 13 after the name.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// Descriptors a process has open.
+fn descriptors(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count()
+}
+
+/// `GET /credentials` with `token`, and the time the answer took.
+fn timed_get(address: &str, token: &str) -> (String, Duration) {
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut stream = std::net::TcpStream::connect(address).expect("connected");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /credentials HTTP/1.1\r\nHost: {address}\r\nAuthorization: {token}\r\n\r\n"
+    )
+    .expect("sent");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    (answer, started.elapsed())
+}
+
+#[test]
+fn the_endpoint_answers_at_once_and_idles_while_2000_connections_hang() {
+    use std::io::Write;
+    // Room for the held connections in this process.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let room = rustix::process::Rlimit {
+        current: limit.maximum.map(|m| m.min(8192)),
+        maximum: limit.maximum,
+    };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, room).expect("raised");
+    let home = Home::with_keys("AKIDEXAMPLEENDPOINT1", "endpoint-secret");
+    let script = home
+        .write("endpoint.sh", SHOW_ENDPOINT)
+        .display()
+        .to_string();
+    // As is, and with only 64 descriptors, so that accept fails.
+    for descriptor_limit in [None, Some(64u64)] {
+        let _ = fs::remove_file(home.path("endpoint.txt"));
+        let args = ["exec", "--", "sh", &script];
+        let mut command = match descriptor_limit {
+            None => home.command(&args),
+            Some(limit) => home.wrapped(&["prlimit", &format!("--nofile={limit}:{limit}")], &args),
+        };
+        let mut exec = command
+            .current_dir(home.dir.path())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("exec starts");
+        home.wait_for_file("endpoint.txt");
+        let line = fs::read_to_string(home.path("endpoint.txt")).expect("endpoint");
+        let (address, token) = line.trim().split_once(' ').expect("address and token");
+        let address = address.trim_end_matches("/credentials").to_owned();
+
+        let mut held = Vec::with_capacity(2000);
+        for i in 0..2000 {
+            let mut stream = std::net::TcpStream::connect(&address).expect("connected");
+            if i % 2 == 0 {
+                // A slow client: half a request head, the rest never comes.
+                let _ = stream.write_all(b"GET /credentials HTTP/1.1\r\nHost: x\r\n");
+            }
+            held.push(stream);
+        }
+        let before = cpu_ticks(exec.id());
+        let (answer, took) = timed_get(&address, token);
+        thread::sleep(Duration::from_secs(2));
+        let used = cpu_ticks(exec.id()) - before;
+        let open = descriptors(exec.id());
+        let _ = exec.kill();
+        let _ = exec.wait();
+        drop(held);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("AKIDEXAMPLEENDPOINT1"), "{answer}");
+        assert!(
+            took < Duration::from_secs(1),
+            "answered in {took:?} ({descriptor_limit:?})"
+        );
+        // Two seconds of wall time; at 100 ticks a second, 0.2 s of CPU.
+        assert!(used <= 20, "{used} ticks of CPU ({descriptor_limit:?})");
+        assert!(open <= 256 + 32, "{open} descriptors open");
+    }
 }
 
 #[test]
