@@ -2,47 +2,77 @@
 //! holding exactly the `credential_process` JSON the command prints, in a
 //! directory only its owner may enter. A file's modification time is when
 //! its credentials were fetched: with their expiry, the core's refresh
-//! policy says whether they are still fresh.
+//! policy says whether they are still fresh. Runs that miss the cache
+//! together take turns on a lock file beside the entry: the first fetches,
+//! the others read what it stored, so eight `aws` commands started at once
+//! make one STS call and ask for one MFA code.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use refresh_session_blocking::Credentials;
+use refresh_session_blocking::{ConfigError, Credentials};
 use refresh_session_core::chain::process;
 use refresh_session_core::policy::{Freshness, RefreshPolicy};
-use sha1::{Digest, Sha1};
+use ring::digest::{SHA256, digest};
+use rustix::fs::{FlockOperation, flock};
 use time::OffsetDateTime;
 
 /// A cache file is never larger: anything bigger is not ours.
 const MAX_FILE_BYTES: u64 = 64 * 1024;
+/// How long a run waits for another to fetch the same credentials: time for
+/// an MFA command (60 s at most) and STS, with room to spare. Past it, the
+/// run fetches on its own.
+const LOCK_WAIT: Duration = Duration::from_secs(150);
+/// How often a waiting run tries the lock.
+const LOCK_POLL: Duration = Duration::from_millis(25);
 
-/// A cache directory.
+/// A cache directory, checked to be private to this user.
 #[derive(Debug)]
 pub(crate) struct DiskCache {
     dir: PathBuf,
 }
 
+/// The lock on one entry, held while its credentials are fetched: released
+/// when dropped, or by the kernel if the process dies.
+#[derive(Debug)]
+pub(crate) struct EntryLock {
+    _file: File,
+}
+
 impl DiskCache {
     /// The cache in `dir`, else in `$XDG_CACHE_HOME/refresh-session`, else
-    /// in `~/.cache/refresh-session`; `None` when there is no home.
-    pub(crate) fn new(dir: Option<PathBuf>) -> Option<Self> {
+    /// in `~/.cache/refresh-session`; `None` when there is no home. A
+    /// missing directory is created (0700); an existing one must be a
+    /// directory owned by the effective user that nobody else may enter,
+    /// else it is refused (never changed: `--cache-dir ~` must not make a
+    /// home directory private).
+    pub(crate) fn open(dir: Option<PathBuf>) -> Result<Option<Self>, ConfigError> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let dir = dir
+        let Some(dir) = dir
             .or_else(|| var("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("refresh-session")))
-            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/refresh-session")))?;
-        Some(Self { dir })
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/refresh-session")))
+        else {
+            return Ok(None);
+        };
+        private_dir(&dir).map_err(|problem| {
+            ConfigError::new("cache_dir", format!("{}: {problem}", dir.display()))
+        })?;
+        Ok(Some(Self { dir }))
     }
 
     /// The file for sessions described by `key`.
-    pub(crate) fn path(&self, key: &str) -> PathBuf {
-        let name = refresh_session_core::hex::encode(&Sha1::digest(key.as_bytes()));
-        self.dir.join(format!("{name}.json"))
+    fn path(&self, key: &str, extension: &str) -> PathBuf {
+        let name = refresh_session_core::hex::encode(digest(&SHA256, key.as_bytes()).as_ref());
+        self.dir.join(format!("{name}.{extension}"))
     }
 
     /// The cached credentials for `key` if they are fresh at `now` under
     /// `policy`. A missing, unreadable, malformed or stale file, or one
-    /// that others may read or write, is no answer: it is fetched again
+    /// that is not this user's alone, is no answer: it is fetched again
     /// and replaced.
     pub(crate) fn load(
         &self,
@@ -50,9 +80,9 @@ impl DiskCache {
         policy: &RefreshPolicy,
         now: OffsetDateTime,
     ) -> Option<Credentials> {
-        let mut file = File::open(self.path(key)).ok()?;
+        let mut file = File::open(self.path(key, "json")).ok()?;
         let metadata = file.metadata().ok()?;
-        if !private(&metadata) || metadata.len() > MAX_FILE_BYTES {
+        if !owned_privately(&metadata) || metadata.len() > MAX_FILE_BYTES {
             return None;
         }
         let mut json = Vec::new();
@@ -63,6 +93,29 @@ impl DiskCache {
         (windows.freshness(now) == Freshness::Fresh).then_some(credentials)
     }
 
+    /// Takes the lock on `key`'s entry (a `.lock` file beside it), waiting
+    /// while another run holds it, up to [`LOCK_WAIT`]; `None` past that.
+    pub(crate) fn lock(&self, key: &str) -> io::Result<Option<EntryLock>> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.path(key, "lock"))?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Some(EntryLock { _file: file })),
+                Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR) => {}
+                Err(error) => return Err(error.into()),
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            thread::sleep(LOCK_POLL);
+        }
+    }
+
     /// Stores `credentials` for `key`, fetched just now: written to a new
     /// file then renamed, so a concurrent run reads the old file or the
     /// new one, never half of one. Credentials that never expire are not
@@ -71,8 +124,7 @@ impl DiskCache {
         if credentials.expiration().is_none() {
             return Ok(());
         }
-        private_dir(&self.dir)?;
-        let path = self.path(key);
+        let path = self.path(key, "json");
         let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
         let written = write_private(&temporary, process::render(credentials).expose().as_bytes())
             .and_then(|()| fs::rename(&temporary, &path));
@@ -83,48 +135,49 @@ impl DiskCache {
     }
 }
 
-/// Creates `dir` (0700) if needed, and takes group and other access away
-/// if it has any.
-fn private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+/// Creates `dir` (0700) if needed; an existing one must be private to
+/// this user. The error says what to fix.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    match fs::symlink_metadata(dir) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot be created: {e}")),
+        Err(error) => Err(format!("cannot be read: {error}")),
+        Ok(metadata) if !metadata.is_dir() => {
+            Err("is not a directory; pass --cache-dir a directory of its own".into())
         }
+        Ok(metadata) if metadata.uid() != rustix::process::geteuid().as_raw() => Err(format!(
+            "belongs to user {}, not to you ({}); pass --cache-dir a directory of your own",
+            metadata.uid(),
+            rustix::process::geteuid().as_raw()
+        )),
+        Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => Err(format!(
+            "others may enter it (mode {:o}); run `chmod 700` on it, or pass --cache-dir \
+             a directory only you can enter",
+            metadata.permissions().mode() & 0o7777
+        )),
+        Ok(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// Writes a new file only its owner may read and write (0600).
 fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents)?;
     file.sync_all()
 }
 
-/// Whether only the owner may read or write the file.
-fn private(metadata: &fs::Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        metadata.permissions().mode() & 0o077 == 0
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = metadata;
-        true
-    }
+/// Whether the file is this user's, and only this user may read or write
+/// it.
+fn owned_privately(metadata: &fs::Metadata) -> bool {
+    metadata.uid() == rustix::process::geteuid().as_raw()
+        && metadata.permissions().mode() & 0o077 == 0
 }
 
 #[cfg(test)]
@@ -163,7 +216,9 @@ mod tests {
     #[test]
     fn fresh_credentials_are_served_until_their_advisory_window() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cache = DiskCache::new(Some(dir.path().join("cache"))).expect("a dir");
+        let cache = DiskCache::open(Some(dir.path().join("cache")))
+            .expect("private")
+            .expect("a dir");
         let now = OffsetDateTime::now_utc();
         assert_eq!(cache.load("role", &policy(), now), None, "empty");
 
@@ -183,21 +238,19 @@ mod tests {
         );
     }
 
-    #[cfg(unix)]
     #[test]
-    fn the_directory_is_0700_the_files_0600_and_others_files_are_ignored() {
-        use std::os::unix::fs::PermissionsExt;
+    fn the_directory_is_made_0700_the_files_0600_and_others_files_are_ignored() {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("cache");
-        fs::create_dir(&root).expect("made");
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("opened up");
-        let cache = DiskCache::new(Some(root.clone())).expect("a dir");
+        let cache = DiskCache::open(Some(root.clone()))
+            .expect("private")
+            .expect("a dir");
         cache
             .store("role", &expiring_in(Duration::from_secs(3600)))
             .expect("stored");
         let mode = |path: &Path| fs::metadata(path).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode(&root), 0o700);
-        assert_eq!(mode(&cache.path("role")), 0o600);
+        assert_eq!(mode(&cache.path("role", "json")), 0o600);
         assert_eq!(
             fs::read_dir(&root).expect("listed").count(),
             1,
@@ -206,7 +259,11 @@ mod tests {
 
         let now = OffsetDateTime::now_utc();
         assert!(cache.load("role", &policy(), now).is_some());
-        fs::set_permissions(cache.path("role"), fs::Permissions::from_mode(0o644)).expect("chmod");
+        fs::set_permissions(
+            cache.path("role", "json"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
         assert_eq!(
             cache.load("role", &policy(), now),
             None,
@@ -215,29 +272,96 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_others_may_enter_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("shared");
+        fs::create_dir(&root).expect("made");
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("opened up");
+        let error = DiskCache::open(Some(root.clone())).expect_err("refused");
+        assert!(error.to_string().contains("chmod 700"), "{error}");
+        assert_eq!(
+            fs::metadata(&root).expect("there").permissions().mode() & 0o777,
+            0o755,
+            "not changed"
+        );
+        let file = dir.path().join("file");
+        fs::write(&file, "").expect("written");
+        let error = DiskCache::open(Some(file)).expect_err("refused");
+        assert!(error.to_string().contains("not a directory"), "{error}");
+    }
+
+    #[test]
+    fn a_directory_of_another_user_is_refused() {
+        // Root may own a directory as anyone; others cannot make one that
+        // is not theirs, so the case needs root (CI runs as root).
+        if rustix::process::geteuid().as_raw() != 0 {
+            eprintln!("skipped: needs root to make another user's directory");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("theirs");
+        fs::create_dir(&root).expect("made");
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).expect("private");
+        std::os::unix::fs::chown(&root, Some(65534), Some(65534)).expect("chowned");
+        let error = DiskCache::open(Some(root)).expect_err("refused");
+        assert!(
+            error.to_string().contains("belongs to user 65534"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_lock_is_taken_in_turn() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = DiskCache::open(Some(dir.path().join("cache")))
+            .expect("private")
+            .expect("a dir");
+        let first = cache.lock("role").expect("locked").expect("at once");
+        let (sender, taken) = std::sync::mpsc::channel();
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                let second = cache.lock("role").expect("locked").expect("in time");
+                sender.send(()).expect("sent");
+                drop(second);
+            });
+            assert!(
+                taken.recv_timeout(Duration::from_millis(300)).is_err(),
+                "held by the first"
+            );
+            drop(first);
+            taken
+                .recv_timeout(Duration::from_secs(10))
+                .expect("taken once released");
+        });
+        assert!(cache.lock("other").expect("locked").is_some(), "per entry");
+    }
+
+    #[test]
     fn an_old_or_malformed_file_is_no_answer() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cache = DiskCache::new(Some(dir.path().to_owned())).expect("a dir");
+        let cache = DiskCache::open(Some(dir.path().join("cache")))
+            .expect("private")
+            .expect("a dir");
         let now = OffsetDateTime::now_utc();
         // Fetched 50 minutes ago, expiring in 10: mandatory, not fresh.
         cache
             .store("role", &expiring_in(Duration::from_secs(600)))
             .expect("stored");
         age(
-            &cache.path("role"),
+            &cache.path("role", "json"),
             SystemTime::now() - Duration::from_secs(3000),
         )
         .expect("aged");
         assert_eq!(cache.load("role", &policy(), now), None);
 
-        fs::remove_file(cache.path("role")).expect("removed");
-        write_private(&cache.path("role"), b"{\"Version\": 1").expect("written");
+        fs::remove_file(cache.path("role", "json")).expect("removed");
+        write_private(&cache.path("role", "json"), b"{\"Version\": 1").expect("written");
         assert_eq!(cache.load("role", &policy(), now), None);
 
         let long_term = Credentials::new("AKIA", "secret", None, None);
         cache.store("keys", &long_term).expect("nothing to do");
         assert!(
-            !cache.path("keys").exists(),
+            !cache.path("keys", "json").exists(),
             "long-term keys stay off the disk"
         );
     }

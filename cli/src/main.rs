@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::Parser;
 use refresh_session_blocking::{Credentials, Error};
 use refresh_session_core::chain::process;
+use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_core::policy::RefreshPolicy;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -62,64 +63,75 @@ fn main() -> ExitCode {
 }
 
 /// Prints `credential_process` JSON, from the disk cache while it is
-/// fresh.
+/// fresh; on a miss, one run at a time fetches for the same entry, and
+/// those that waited read what it stored.
 fn credential_process(args: &SessionArgs, cache: &CacheArgs) -> Result<i32, Error> {
     let policy = RefreshPolicy::new(
         args.advisory_timeout.map(Duration::from_secs),
         args.mandatory_timeout.map(Duration::from_secs),
     )?;
-    let disk = if cache.no_cache {
-        None
-    } else {
-        DiskCache::new(cache.cache_dir.clone())
+    let disk = match cache.no_cache {
+        true => None,
+        false => DiskCache::open(cache.cache_dir.clone())?,
     };
-    let key = cache_key(args);
-    if let Some(credentials) = disk
-        .as_ref()
-        .and_then(|d| d.load(&key, &policy, OffsetDateTime::now_utc()))
-    {
+    let session = session::build(args, true)?;
+    let key = cache_key(args, session.fingerprint());
+    let cached = |disk: &DiskCache| disk.load(&key, &policy, OffsetDateTime::now_utc());
+    let Some(disk) = disk else {
+        return print_process_json(&*session.credentials()?);
+    };
+    if let Some(credentials) = cached(&disk) {
         eprintln!("refresh-session: credentials from the cache");
-        println!("{}", process::render(&credentials).expose());
-        return Ok(0);
+        return print_process_json(&credentials);
     }
-    let credentials = session::build(args, true)?.credentials()?;
-    if let Some(disk) = &disk
-        && let Err(error) = disk.store(&key, &credentials)
-    {
+    let _turn = match disk.lock(&key) {
+        Ok(Some(lock)) => Some(lock),
+        Ok(None) => {
+            eprintln!("refresh-session: warning: another run holds the cache entry; fetching");
+            None
+        }
+        Err(error) => {
+            eprintln!("refresh-session: warning: the cache entry cannot be locked: {error}");
+            None
+        }
+    };
+    if let Some(credentials) = cached(&disk) {
+        eprintln!("refresh-session: credentials from the cache, fetched by another run");
+        return print_process_json(&credentials);
+    }
+    let credentials = session.credentials()?;
+    if let Err(error) = disk.store(&key, &credentials) {
         eprintln!("refresh-session: warning: credentials not cached: {error}");
     }
-    println!("{}", process::render(&credentials).expose());
+    print_process_json(&credentials)
+}
+
+fn print_process_json(credentials: &Credentials) -> Result<i32, Error> {
+    println!("{}", process::render(credentials).expose());
     Ok(0)
 }
 
-/// What sessions the same cache file may serve: the same role, session
-/// name, source and region (and the rest of what shapes the credentials).
-fn cache_key(args: &SessionArgs) -> String {
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
-    let or_var = |flag: &Option<String>, names: &[&str]| {
-        flag.clone()
-            .or_else(|| names.iter().map(|n| var(n)).find(|v| !v.is_empty()))
-            .unwrap_or_default()
-    };
-    let path = |p: &Option<std::path::PathBuf>| {
-        p.as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
+/// What sessions the same cache entry may serve: the flags that describe
+/// the session, and its fingerprint (every variable its resolution read,
+/// set or not, and the shared files' contents), so that two runs share an
+/// entry only when they would get the same credentials.
+fn cache_key(args: &SessionArgs, fingerprint: Fingerprint) -> String {
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
     serde_json::json!({
         "role_arn": args.role_arn,
         "role_session_name": args.role_session_name,
         "duration_seconds": args.duration_seconds,
         "external_id": args.external_id,
         "serial_number": args.serial_number,
-        "region": or_var(&args.region, &["AWS_REGION", "AWS_DEFAULT_REGION"]),
-        "endpoint_url": or_var(&args.endpoint_url, &["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]),
-        "profile": or_var(&args.profile, &["AWS_PROFILE"]),
-        "source_access_key_id": var("AWS_ACCESS_KEY_ID"),
+        "region": args.region,
+        "endpoint_url": args.endpoint_url,
+        "profile": args.profile,
         "iot_endpoint": args.iot_endpoint,
         "role_alias": args.role_alias,
         "thing_name": args.thing_name,
         "certificate": path(&args.certificate),
+        "pkcs11": args.pkcs11,
+        "fingerprint": refresh_session_core::hex::encode(fingerprint.as_bytes()),
     })
     .to_string()
 }

@@ -185,6 +185,7 @@ fn cache_file(dir: &Path) -> PathBuf {
     let files: Vec<PathBuf> = fs::read_dir(dir)
         .expect("the cache exists")
         .map(|entry| entry.expect("listed").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     files.into_iter().next().expect("one")
@@ -255,6 +256,105 @@ fn credential_process_json_is_read_by_botocore_and_cached_until_advisory() {
     let third = resolve();
     assert_ne!(third.access_key, first.access_key, "fetched again");
     assert_eq!(home.mfa_asked(), 2);
+}
+
+/// The access key of `credential_process` JSON.
+fn access_key(output: &Output) -> String {
+    assert_success(output);
+    json(&stdout(output))["AccessKeyId"]
+        .as_str()
+        .expect("a key")
+        .to_owned()
+}
+
+#[test]
+fn eight_runs_at_once_with_an_empty_cache_make_one_call_and_ask_one_code() {
+    let moto = Moto::start();
+    let home = Home::with_keys(&moto.access_key_id, &moto.secret_access_key);
+    // A slow MFA command, so that the others start while the first fetches.
+    let log = home.path("mfa.log");
+    let mfa = home.write(
+        "slow-mfa.sh",
+        &format!(
+            "#!/bin/sh\necho asked >> '{}'\nsleep 1\necho {MFA_CODE}\n",
+            log.display()
+        ),
+    );
+    let cache = home.path("cache").display().to_string();
+    let mfa = format!("sh {}", mfa.display());
+    let args = [
+        "credential-process",
+        "--role-arn",
+        &moto.role_arn,
+        "--serial-number",
+        SERIAL,
+        "--mfa-command",
+        &mfa,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        moto.url(),
+        "--cache-dir",
+        &cache,
+    ];
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let command = home.command(&args);
+            thread::spawn(move || bounded(command))
+        })
+        .collect();
+    let keys: Vec<String> = runs
+        .into_iter()
+        .map(|run| access_key(&run.join().expect("ran")))
+        .collect();
+    // moto issues a new key on every AssumeRole: one key is one call.
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+    assert_eq!(home.mfa_asked(), 1, "one MFA code for eight runs");
+}
+
+#[test]
+fn the_cache_key_is_the_session_profiles_and_files_included() {
+    let moto = Moto::start();
+    let mut home = Home::new();
+    let config = |dev_role: &str| {
+        format!(
+            "[profile base]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n\
+             [profile dev]\nrole_arn = {dev_role}\nsource_profile = base\n\
+             [profile prod]\nrole_arn = arn:aws:iam::123456789012:role/prod\nsource_profile = base\n",
+            key = moto.access_key_id,
+            secret = moto.secret_access_key,
+        )
+    };
+    home.write("config", &config("arn:aws:iam::123456789012:role/dev"));
+    home.env
+        .insert("AWS_ENDPOINT_URL_STS".into(), moto.url().to_owned());
+    home.env.insert("AWS_REGION".into(), "us-east-1".into());
+    let cache = home.path("cache").display().to_string();
+    let run = |home: &Home, profile: &str| {
+        let mut command = home.command(&["credential-process", "--cache-dir", &cache]);
+        command.env("AWS_DEFAULT_PROFILE", profile);
+        access_key(&bounded(command))
+    };
+    let dev = run(&home, "dev");
+    assert_eq!(run(&home, "dev"), dev, "cached");
+    let prod = run(&home, "prod");
+    assert_ne!(prod, dev, "AWS_DEFAULT_PROFILE=prod is another session");
+    assert_eq!(run(&home, "prod"), prod, "cached in its own entry");
+    assert_eq!(run(&home, "dev"), dev, "dev's entry is still there");
+
+    home.write("config", &config("arn:aws:iam::123456789012:role/dev2"));
+    let dev2 = run(&home, "dev");
+    assert_ne!(dev2, dev, "a changed role_arn is another session");
+
+    let other = home.write(
+        "other-config",
+        &config("arn:aws:iam::123456789012:role/dev"),
+    );
+    home.env
+        .insert("AWS_CONFIG_FILE".into(), other.display().to_string());
+    let elsewhere = run(&home, "dev");
+    assert_ne!(elsewhere, dev, "another AWS_CONFIG_FILE is another session");
+    assert_ne!(elsewhere, dev2);
 }
 
 #[test]
@@ -632,7 +732,14 @@ fn the_endpoint_answers_at_once_and_idles_while_2000_connections_hang() {
 #[test]
 fn bad_flags_are_usage_errors_with_exit_code_2() {
     let home = Home::new();
-    let cases: [&[&str]; 7] = [
+    // A directory others may enter: refused as a cache, and left as it is.
+    let shared = home.path("shared");
+    fs::create_dir(&shared).expect("made");
+    fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("opened up");
+    let shared = shared.display().to_string();
+    let cases: [&[&str]; 8] = [
+        &["credential-process", "--cache-dir", &shared],
         &["credential-process", "--no-such-flag"],
         &["whoami", "--duration-seconds", "soon"],
         &["exec"],
@@ -652,6 +759,7 @@ fn bad_flags_are_usage_errors_with_exit_code_2() {
         assert!(output.stdout.is_empty(), "{args:?}");
         assert!(!stderr(&output).is_empty(), "{args:?} says why");
     }
+    assert_eq!(mode(home.path("shared").as_path()), 0o755, "not chmodded");
     let output = home.run(&["--help"]);
     assert_success(&output);
     assert!(stdout(&output).contains("credential-process"));
