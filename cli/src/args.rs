@@ -180,10 +180,14 @@ pub(crate) struct SessionArgs {
     )]
     pub(crate) private_key: Option<PathBuf>,
     /// The device's key in a PKCS#11 token, as an RFC 7512 URI
-    /// (`pkcs11:token=..;object=..?module-path=..`); the PIN comes from
-    /// REFRESH_SESSION_PKCS11_PIN unless the URI has `pin-value`.
+    /// (`pkcs11:token=..;object=..?module-path=..`) without `pin-value`:
+    /// the PIN comes from --pin-file, else from REFRESH_SESSION_PKCS11_PIN,
+    /// and no program refresh-session starts sees it.
     #[arg(long, global = true, value_name = "URI", requires = "iot_endpoint")]
     pub(crate) pkcs11: Option<String>,
+    /// A file (mode 0600) whose first line is the PKCS#11 user PIN.
+    #[arg(long, global = true, value_name = "FILE", requires = "pkcs11")]
+    pub(crate) pin_file: Option<PathBuf>,
     /// Trust anchors for the IoT endpoint (PEM file) [default: the
     /// webpki roots].
     #[arg(long, global = true, value_name = "FILE", requires = "iot_endpoint")]

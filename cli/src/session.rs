@@ -1,17 +1,18 @@
 //! The session the flags describe: an STS role, an IoT certificate, or the
 //! default chain on its own.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 use refresh_session_blocking::prelude::*;
 use refresh_session_blocking::{Builder, ConfigError, Error, Pkcs11, Secret};
 
+use refresh_session_core::command::PKCS11_PIN_VARIABLE;
+
 use crate::args::SessionArgs;
 use crate::prompt;
-
-/// Where `REFRESH_SESSION_PKCS11_PIN` is read from when the URI has no PIN:
-/// not a flag, so the PIN stays out of `ps`.
-const PIN_VARIABLE: &str = "REFRESH_SESSION_PKCS11_PIN";
 
 /// Builds the session: deferred for one-shot commands, eager for `exec`
 /// (its background refresh keeps the child from ever waiting).
@@ -87,7 +88,7 @@ fn iot(args: &SessionArgs, endpoint: &str) -> Result<Iot, Error> {
         params = params.private_key_file(key);
     }
     if let Some(uri) = &args.pkcs11 {
-        params = params.pkcs11(pkcs11(uri)?);
+        params = params.pkcs11(pkcs11(uri, args.pin_file.as_deref())?);
     }
     if let Some(ca) = &args.ca {
         params = params.ca_file(ca);
@@ -95,36 +96,62 @@ fn iot(args: &SessionArgs, endpoint: &str) -> Result<Iot, Error> {
     Ok(params)
 }
 
-/// The key the URI names; without `pin-value` in it, the PIN comes from
-/// the environment.
-fn pkcs11(uri: &str) -> Result<Pkcs11, Error> {
-    if uri.contains("pin-value=") {
-        return Ok(Pkcs11::from_uri(uri)?);
-    }
-    let pin = std::env::var(PIN_VARIABLE).map_err(|_| {
-        ConfigError::new(
+/// The key the URI names, with the PIN from `--pin-file` or else from
+/// the environment: never from the command line, where `ps` shows it to
+/// every user.
+fn pkcs11(uri: &str, pin_file: Option<&Path>) -> Result<Pkcs11, Error> {
+    // Checked before the URI is parsed, and without quoting it: clap's
+    // errors would print the value, PIN and all.
+    if holds_pin(uri) {
+        return Err(ConfigError::new(
             "pkcs11",
-            format!("the URI has no pin-value: set {PIN_VARIABLE} to the token's user PIN"),
+            format!(
+                "the URI holds pin-value, which every user can read on a command line: take \
+                 it out, and put the PIN in {PKCS11_PIN_VARIABLE} or in a file for --pin-file"
+            ),
         )
-    })?;
-    let separator = if uri.contains('?') { '&' } else { '?' };
-    let with_pin = Secret::new(format!(
-        "{uri}{separator}pin-value={}",
-        percent_encode(&pin)
-    ));
-    Ok(Pkcs11::from_uri(with_pin.expose())?)
+        .into());
+    }
+    let pin = match pin_file {
+        Some(path) => read_pin_file(path)?,
+        None => std::env::var(PKCS11_PIN_VARIABLE)
+            .map(Secret::new)
+            .map_err(|_| {
+                ConfigError::new(
+                    "pkcs11",
+                    format!("no PIN: set {PKCS11_PIN_VARIABLE}, or pass --pin-file"),
+                )
+            })?,
+    };
+    Ok(Pkcs11::from_uri_and_pin(uri, pin)?)
 }
 
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The PIN in `path`: its first line, from a file only its owner may read.
+fn read_pin_file(path: &Path) -> Result<Secret, Error> {
+    let invalid =
+        |problem: String| ConfigError::new("pin_file", format!("{}: {problem}", path.display()));
+    let metadata = fs::metadata(path).map_err(|e| invalid(format!("cannot be read: {e}")))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        return Err(invalid(format!(
+            "others may read it (mode {:o}); run `chmod 600` on it",
+            metadata.permissions().mode() & 0o777
+        ))
+        .into());
+    }
+    let text =
+        Secret::new(fs::read_to_string(path).map_err(|e| invalid(format!("cannot be read: {e}")))?);
+    let pin = text.expose().lines().next().unwrap_or_default();
+    if pin.is_empty() {
+        return Err(invalid("is empty; write the PIN on its first line".into()).into());
+    }
+    Ok(Secret::new(pin))
+}
+
+/// Whether a PKCS#11 URI has a `pin-value` attribute.
+fn holds_pin(uri: &str) -> bool {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut attributes = path.split(';').chain(query.split('&'));
+    attributes.any(|a| a.starts_with("pin-value="))
 }
 
 /// `line` run by the shell, as `credential_process` lines are.

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
+use refresh_session_tests::bounded::output_within;
 use refresh_session_tests::chain_oracle::botocore_resolve;
 use refresh_session_tests::iot_server::{IotOptions, LoopbackIot};
 use refresh_session_tests::moto::{Moto, python};
@@ -143,25 +143,8 @@ impl Home {
 }
 
 /// Runs `command` to its end, within [`RUN_LIMIT`].
-fn bounded(mut command: Command) -> Output {
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let pid = child.id();
-    let (done, finished) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    match finished.recv_timeout(RUN_LIMIT) {
-        Ok(output) => output.expect("the binary ran"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("refresh-session ran longer than {RUN_LIMIT:?}");
-        }
-    }
+fn bounded(command: Command) -> Output {
+    output_within(command, RUN_LIMIT)
 }
 
 fn stdout(output: &Output) -> String {
@@ -276,7 +259,7 @@ fn eight_runs_at_once_with_an_empty_cache_make_one_call_and_ask_one_code() {
     let mfa = home.write(
         "slow-mfa.sh",
         &format!(
-            "#!/bin/sh\necho asked >> '{}'\nsleep 1\necho {MFA_CODE}\n",
+            "#!/bin/sh\necho \"asked [$REFRESH_SESSION_PKCS11_PIN]\" >> '{}'\nsleep 1\necho {MFA_CODE}\n",
             log.display()
         ),
     );
@@ -299,7 +282,9 @@ fn eight_runs_at_once_with_an_empty_cache_make_one_call_and_ask_one_code() {
     ];
     let runs: Vec<_> = (0..8)
         .map(|_| {
-            let command = home.command(&args);
+            let mut command = home.command(&args);
+            // Set, but the MFA command must not see it.
+            command.env("REFRESH_SESSION_PKCS11_PIN", "2468");
             thread::spawn(move || bounded(command))
         })
         .collect();
@@ -310,6 +295,8 @@ fn eight_runs_at_once_with_an_empty_cache_make_one_call_and_ask_one_code() {
     // moto issues a new key on every AssumeRole: one key is one call.
     assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
     assert_eq!(home.mfa_asked(), 1, "one MFA code for eight runs");
+    let log = fs::read_to_string(home.path("mfa.log")).expect("the log");
+    assert_eq!(log.trim(), "asked []", "the PIN stays with refresh-session");
 }
 
 #[test]

@@ -99,7 +99,28 @@ impl Pkcs11 {
     /// Parses an RFC 7512 URI:
     /// `pkcs11:token=<label>;object=<key label>?module-path=<path>&pin-value=<pin>`
     /// (`slot-id=<n>` may stand for `token`; `pin-source` is not read).
+    /// Errors never quote a value of the URI, which holds the PIN.
     pub fn from_uri(uri: &str) -> Result<Self, ConfigError> {
+        let (key, pin) = Self::parse_uri(uri)?;
+        let pin = pin.ok_or_else(|| ConfigError::new("pkcs11", "the URI needs pin-value"))?;
+        Ok(Self { pin, ..key })
+    }
+
+    /// The key a URI without `pin-value` names, with `pin` from elsewhere
+    /// (the environment, a file): where a URI may be seen by others, as on
+    /// a command line, the PIN stays out of it.
+    pub fn from_uri_and_pin(uri: &str, pin: Secret) -> Result<Self, ConfigError> {
+        match Self::parse_uri(uri)? {
+            (_, Some(_)) => Err(ConfigError::new(
+                "pkcs11",
+                "the URI holds pin-value: take it out, and pass the PIN apart from the URI",
+            )),
+            (key, None) => Ok(Self { pin, ..key }),
+        }
+    }
+
+    /// The key (with an empty PIN) and the URI's `pin-value`.
+    fn parse_uri(uri: &str) -> Result<(Self, Option<Secret>), ConfigError> {
         let invalid = |problem: String| ConfigError::new("pkcs11", problem);
         let rest = uri
             .strip_prefix("pkcs11:")
@@ -108,10 +129,11 @@ impl Pkcs11 {
         let attributes = path.split(';').chain(query.split('&'));
         let (mut module, mut token, mut slot, mut object, mut pin) = (None, None, None, None, None);
         for attribute in attributes.filter(|a| !a.is_empty()) {
-            let (name, value) = attribute
-                .split_once('=')
-                .ok_or_else(|| invalid(format!("`{attribute}` is not name=value")))?;
-            let value = percent_decode(value).map_err(invalid)?;
+            let (name, value) = attribute.split_once('=').ok_or_else(|| {
+                invalid("an attribute is not name=value (`;` and `&` separate them)".into())
+            })?;
+            let value = percent_decode(value)
+                .map_err(|problem| invalid(format!("the value of `{name}` {problem}")))?;
             match name {
                 "module-path" => module = Some(value),
                 "token" => token = Some(value),
@@ -122,7 +144,7 @@ impl Pkcs11 {
                     slot = Some(id);
                 }
                 "object" => object = Some(value),
-                "pin-value" => pin = Some(value),
+                "pin-value" => pin = Some(Secret::new(value)),
                 // Other attributes (type, id, manufacturer, ...) narrow a
                 // search this crate does by label: accepted, not used.
                 _ => {}
@@ -131,18 +153,18 @@ impl Pkcs11 {
         let missing = |what: &str| invalid(format!("the URI needs {what}"));
         let module = module.ok_or_else(|| missing("module-path"))?;
         let object = object.ok_or_else(|| missing("object (the key label)"))?;
-        let pin = pin.ok_or_else(|| missing("pin-value"))?;
         let token = match (slot, token) {
             (Some(slot), _) => Token::Slot(slot),
             (None, Some(label)) => Token::Label(label),
             (None, None) => return Err(missing("token or slot-id")),
         };
-        Ok(Self {
+        let key = Self {
             module: module.into(),
             token,
-            pin: Secret::new(pin),
+            pin: Secret::new(String::new()),
             key_label: object,
-        })
+        };
+        Ok((key, pin))
     }
 }
 
@@ -166,7 +188,7 @@ fn percent_decode(text: &str) -> Result<String, String> {
                 .get(..2)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("`{text}` has a bad %-escape"))?;
+                .ok_or_else(|| "has a bad %-escape".to_owned())?;
             bytes.push(hex);
             rest = &tail[2..];
         } else {
@@ -174,7 +196,7 @@ fn percent_decode(text: &str) -> Result<String, String> {
             rest = tail;
         }
     }
-    String::from_utf8(bytes).map_err(|_| format!("`{text}` is not UTF-8 once decoded"))
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 once decoded".to_owned())
 }
 
 /// The device's TLS identity: its certificate, and its key as PEM or in a

@@ -70,6 +70,10 @@ impl Pkcs11Key {
         let session = module.open_ro_session(slot).map_err(|e| {
             ConfigError::new("pkcs11.token", format!("could not open a session: {e}"))
         })?;
+        let info = module
+            .get_token_info(slot)
+            .map_err(|e| ConfigError::new("pkcs11.token", format!("could not be read: {e}")))?;
+        pin_tries_left(info.user_pin_final_try(), info.user_pin_locked())?;
         login(&session, spec)?;
         let key = find(&session, ObjectClass::PRIVATE_KEY, &spec.key_label)?.ok_or_else(|| {
             ConfigError::new(
@@ -148,6 +152,21 @@ fn slot(module: &Pkcs11, spec: &Pkcs11Spec) -> Result<Slot, ConfigError> {
             present.join(", ")
         ))
     })
+}
+
+/// Whether a login may be tried. A smart card counts wrong PINs and locks
+/// at the last: with one try left the PIN is not tried (a wrong one would
+/// lock the card), and a locked PIN is not tried at all.
+fn pin_tries_left(final_try: bool, locked: bool) -> Result<(), ConfigError> {
+    let problem = match (locked, final_try) {
+        (true, _) => "the token has locked the user PIN; unlock it with the security officer PIN",
+        (false, true) => {
+            "the token allows one more PIN try: not spent here; check the PIN, then log in \
+             once with the token's own tool (which resets the count)"
+        }
+        (false, false) => return Ok(()),
+    };
+    Err(ConfigError::new("pkcs11.pin", problem))
 }
 
 fn login(session: &Session, spec: &Pkcs11Spec) -> Result<(), ConfigError> {
@@ -441,6 +460,16 @@ mod tests {
         assert_eq!(&der[..4], &[0x30, 38, 0x02, 33]);
         assert_eq!(der[4], 0);
         assert_eq!(&der[37..], &[0x02, 1, 0x05]);
+    }
+
+    #[test]
+    fn the_last_pin_try_and_a_locked_pin_are_not_spent() {
+        assert!(pin_tries_left(false, false).is_ok());
+        let last = pin_tries_left(true, false).expect_err("one try left");
+        assert_eq!(last.field(), "pkcs11.pin");
+        assert!(last.to_string().contains("one more PIN try"), "{last}");
+        let locked = pin_tries_left(true, true).expect_err("locked");
+        assert!(locked.to_string().contains("locked"), "{locked}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! tokens, and the project's own loopback servers. Every server binds
 //! 127.0.0.1 and is stopped when dropped.
 
+pub mod bounded;
 pub mod chain_oracle;
 pub mod container_server;
 pub mod faults;

@@ -144,6 +144,32 @@ fn pkcs11_uris_are_read_as_rfc_7512_says() {
         );
     }
     assert!(!format!("{key:?}").contains("1234"), "the PIN is redacted");
+    // A bad PIN is never quoted back.
+    let error = Pkcs11::from_uri("pkcs11:token=t;object=k?module-path=/m.so&pin-value=12%3")
+        .expect_err("bad escape");
+    assert!(error.to_string().contains("pin-value"), "{error}");
+    assert!(!error.to_string().contains("12%3"), "{error}");
+    let error = Pkcs11::from_uri("pkcs11:token=t;object=k?module-path=/m.so&pin:1234")
+        .expect_err("not name=value");
+    assert!(!error.to_string().contains("1234"), "{error}");
+}
+
+#[test]
+fn a_uri_and_a_pin_apart() {
+    let key = Pkcs11::from_uri_and_pin(
+        "pkcs11:token=t;object=k?module-path=/m.so",
+        Secret::new("5678".to_owned()),
+    )
+    .expect("valid");
+    assert_eq!(key.pin.expose(), "5678");
+    assert_eq!(key.key_label, "k");
+    let error = Pkcs11::from_uri_and_pin(
+        "pkcs11:token=t;object=k?module-path=/m.so&pin-value=1234",
+        Secret::new("5678".to_owned()),
+    )
+    .expect_err("a PIN in the URI");
+    assert!(error.to_string().contains("pin-value"), "{error}");
+    assert!(!error.to_string().contains("1234"), "{error}");
 }
 
 #[test]
