@@ -22,7 +22,6 @@ use refresh_session_core::chain::process;
 use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_core::policy::RefreshPolicy;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::args::{CacheArgs, Cli, Command, Output, SessionArgs};
 use crate::cache::DiskCache;
@@ -53,13 +52,24 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(FAILED)),
         Err(error) => {
-            eprintln!("refresh-session: error: {error}");
+            eprintln!("refresh-session: error: {}", printable(&error.to_string()));
             ExitCode::from(match error {
                 Error::Config(_) => USAGE,
                 _ => FAILED,
             })
         }
     }
+}
+
+/// `text` with its control characters escaped: an error can quote a
+/// service's message, which must not drive the terminal it is printed on.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// Prints `credential_process` JSON, from the disk cache while it is
@@ -174,11 +184,44 @@ fn exports(credentials: &Credentials) -> String {
         Some(token) => lines += &format!("export AWS_SESSION_TOKEN={}\n", quote(token.expose())),
         None => lines += "unset AWS_SESSION_TOKEN\n",
     }
-    if let Some(text) = credentials
-        .expiration()
-        .and_then(|e| e.format(&Rfc3339).ok())
-    {
+    if let Some(text) = credentials.expiration_text() {
         lines += &format!("export AWS_CREDENTIAL_EXPIRATION={}\n", quote(&text));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use refresh_session_blocking::Secret;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn exports_write_the_expiry_in_whole_seconds() {
+        let credentials = Credentials::new(
+            "ASIAEXPORT",
+            "it's secret",
+            Some(Secret::new("token")),
+            Some(datetime!(2026-12-04 12:00:00.75 UTC)),
+        );
+        let lines = exports(&credentials);
+        assert!(
+            lines.contains("export AWS_CREDENTIAL_EXPIRATION='2026-12-04T12:00:00Z'\n"),
+            "{lines}"
+        );
+        assert!(lines.contains(r"'it'\''s secret'"), "{lines}");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_before_the_terminal() {
+        let message = "AccessDenied: \u{1b}]0;pwned\u{7}\u{1b}[2J\r\nnot you";
+        let shown = printable(message);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(
+            shown.starts_with("AccessDenied: \\u{1b}]0;pwned"),
+            "{shown}"
+        );
+        assert_eq!(printable("plain text: é ✓"), "plain text: é ✓");
+    }
 }

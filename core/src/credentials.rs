@@ -60,6 +60,12 @@ impl Credentials {
         self.expiration
     }
 
+    /// The expiry as the credential formats write it: RFC 3339, UTC, whole
+    /// seconds (`2026-11-22T12:00:00Z`).
+    pub fn expiration_text(&self) -> Option<String> {
+        self.expiration.map(crate::json::timestamp)
+    }
+
     /// Whether the credentials no longer work at `now`.
     pub fn is_expired_at(&self, now: OffsetDateTime) -> bool {
         self.expiration.is_some_and(|expiration| expiration <= now)

@@ -389,7 +389,7 @@ impl StsEndpoint {
     /// Plain `http` is accepted only to a loopback address, since the answer
     /// carries credentials.
     pub fn resolve(region: &str, endpoint_url: Option<&str>) -> Result<Self, ConfigError> {
-        check_region(region)?;
+        crate::validate::region("region", region)?;
         let url = match endpoint_url {
             Some(url) => url.to_owned(),
             None => format!("https://sts.{region}.{}/", dns_suffix(region)),
@@ -432,24 +432,6 @@ impl StsEndpoint {
             )
             .body(form.into_bytes())
             .map_err(|e| Error::Signing(e.to_string()))
-    }
-}
-
-fn check_region(region: &str) -> Result<(), ConfigError> {
-    let valid = !region.is_empty()
-        && region.len() <= 64
-        && region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !region.starts_with('-')
-        && !region.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            "region",
-            format!("`{region}` is not a region name such as us-east-1"),
-        ))
     }
 }
 

@@ -73,3 +73,22 @@ mod tests {
         assert!(count("Tags", &[0; 50], 50).is_ok());
     }
 }
+
+/// A region name such as `us-east-1`: it goes into endpoint host names.
+pub(crate) fn region(field: &'static str, region: &str) -> Result<(), ConfigError> {
+    let valid = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !region.starts_with('-')
+        && !region.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            format!("`{region}` is not a region name such as us-east-1"),
+        ))
+    }
+}

@@ -426,6 +426,7 @@ impl Decider<'_, '_> {
             "letters, digits and _+=,.@-",
         )
         .map_err(|e| in_profile(name, e))?;
+        crate::validate::region("sso_region", region).map_err(|e| in_profile(name, e))?;
         let endpoint = match self.var("AWS_ENDPOINT_URL_SSO") {
             Some(url) => check_endpoint("AWS_ENDPOINT_URL_SSO", &url)?,
             None => format!("https://portal.sso.{region}.amazonaws.com"),

@@ -302,6 +302,11 @@ fn sso_profiles_find_their_token_cache() {
             "[profile s]\nsso_start_url = https://x\nsso_region = us-east-1\nsso_account_id = 12\nsso_role_name = R\n",
             "sso_account_id",
         ),
+        (
+            // It goes into the portal's host name.
+            "[profile s]\nsso_start_url = https://x\nsso_region = evil.example/x\nsso_account_id = 123456789012\nsso_role_name = R\n",
+            "sso_region",
+        ),
     ] {
         assert_eq!(
             setup(config, "").named("s").error().field(),
