@@ -58,22 +58,6 @@ pub(crate) fn text_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r') || !c.is_control()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_name_the_field_and_the_rule() {
-        let error = length("RoleSessionName", "a", 2, 64).unwrap_err();
-        assert_eq!(error.field(), "RoleSessionName");
-        assert_eq!(error.problem(), "must be 2 to 64 characters long, got 1");
-        let error = charset("RoleSessionName", "a b", name_char, "letters").unwrap_err();
-        assert_eq!(error.problem(), "may only contain letters; found ' '");
-        assert!(count("Tags", &[0; 51], 50).is_err());
-        assert!(count("Tags", &[0; 50], 50).is_ok());
-    }
-}
-
 /// A region name such as `us-east-1`: it goes into endpoint host names.
 pub(crate) fn region(field: &'static str, region: &str) -> Result<(), ConfigError> {
     let valid = !region.is_empty()
@@ -90,5 +74,21 @@ pub(crate) fn region(field: &'static str, region: &str) -> Result<(), ConfigErro
             field,
             format!("`{region}` is not a region name such as us-east-1"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_and_the_rule() {
+        let error = length("RoleSessionName", "a", 2, 64).unwrap_err();
+        assert_eq!(error.field(), "RoleSessionName");
+        assert_eq!(error.problem(), "must be 2 to 64 characters long, got 1");
+        let error = charset("RoleSessionName", "a b", name_char, "letters").unwrap_err();
+        assert_eq!(error.problem(), "may only contain letters; found ' '");
+        assert!(count("Tags", &[0; 51], 50).is_err());
+        assert!(count("Tags", &[0; 50], 50).is_ok());
     }
 }
