@@ -32,9 +32,10 @@ pub(crate) enum Command {
     /// Print credential_process JSON (Version 1), for `credential_process =
     /// refresh-session credential-process ...` in ~/.aws/config.
     ///
-    /// Credentials are cached on disk (a 0700 directory, 0600 files) and
-    /// reused until their advisory window: repeated runs neither call AWS
-    /// nor ask for an MFA code again.
+    /// Credentials are cached on disk (a 0700 directory of your own, 0600
+    /// files) and reused until their advisory window: repeated runs
+    /// neither call AWS nor ask for an MFA code again, and runs that miss
+    /// at once take turns, so that one of them calls AWS.
     CredentialProcess(CacheArgs),
     /// Run a command with credentials that refresh while it runs.
     ///
