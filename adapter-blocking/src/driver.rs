@@ -9,7 +9,7 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use refresh_session_core::engine::{Access, FetchId, Input, Permit, Request};
 use refresh_session_core::error::{Abort, Panicked};
@@ -147,13 +147,31 @@ pub(crate) fn wait(
     mut waited_for: Option<FetchId>,
 ) -> Result<Arc<Credentials>, Error> {
     loop {
+        if let Some(credentials) = wait_until(shared, &mut waited_for, None)? {
+            return Ok(credentials);
+        }
+    }
+}
+
+/// As [`wait`], giving up at `deadline` (`None`: never) with `Ok(None)`;
+/// the refresh in flight goes on.
+pub(crate) fn wait_until(
+    shared: &Arc<Shared>,
+    waited_for: &mut Option<FetchId>,
+    deadline: Option<Instant>,
+) -> Result<Option<Arc<Credentials>>, Error> {
+    loop {
         let ticket = shared.backend().callers.ticket();
-        match shared.access(waited_for) {
-            Access::Ready(credentials) => return Ok(credentials),
+        match shared.access(*waited_for) {
+            Access::Ready(credentials) => return Ok(Some(credentials)),
             Access::Failed(error) => return Err(error),
             Access::Pending(id) => {
-                waited_for = Some(id);
-                shared.backend().callers.wait(ticket, None);
+                *waited_for = Some(id);
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                if left.is_some_and(|left| left.is_zero()) {
+                    return Ok(None);
+                }
+                shared.backend().callers.wait(ticket, left);
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::engine::Metrics;
@@ -73,6 +74,25 @@ impl RefreshableSession {
     #[inline(always)]
     pub fn credentials(&self) -> Result<Arc<Credentials>, Error> {
         driver::credentials(self.handle.driver())
+    }
+
+    /// As [`credentials`](Self::credentials), but waits at most `timeout`
+    /// for a refresh: `Ok(None)` if it has not ended by then (it goes on).
+    /// For callers that must stay responsive while they wait, such as an
+    /// interpreter that checks for Ctrl-C between waits.
+    pub fn credentials_within(&self, timeout: Duration) -> Result<Option<Arc<Credentials>>, Error> {
+        let shared = self.handle.driver();
+        match shared.fresh() {
+            Some(credentials) => Ok(Some(credentials)),
+            None => driver::wait_until(shared, &mut None, Instant::now().checked_add(timeout)),
+        }
+    }
+
+    /// The cached credential while it is fresh, without waiting or asking
+    /// the engine; `None` otherwise.
+    #[inline(always)]
+    pub fn fresh_credentials(&self) -> Option<Arc<Credentials>> {
+        self.handle.driver().fresh()
     }
 
     /// A service refused a request signed with `access_key_id` as stale

@@ -233,3 +233,33 @@ fn without_threads() {
     assert_eq!(credentials.access_key_id(), "AKID1");
     println!("NOT STARTED, THEN REFRESHED");
 }
+
+#[test]
+fn a_bounded_wait_returns_while_the_refresh_goes_on() {
+    let release = Arc::new(AtomicBool::new(false));
+    let released = Arc::clone(&release);
+    let session = RefreshableSession::custom(move || {
+        // A provider that answers only once released, within the deadline.
+        let started = Instant::now();
+        while !released.load(Ordering::SeqCst) && started.elapsed() < DEADLINE {
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(credentials(7))
+    })
+    .build()
+    .expect("valid");
+    assert!(session.fresh_credentials().is_none(), "nothing fetched yet");
+    let waiting = session.clone();
+    let none = bounded(move || waiting.credentials_within(Duration::from_millis(100)));
+    assert!(matches!(none, Ok(None)), "{none:?}");
+    release.store(true, Ordering::SeqCst);
+    let waiting = session.clone();
+    let got = bounded(move || waiting.credentials_within(DEADLINE))
+        .expect("no error")
+        .expect("the refresh ended in time");
+    assert_eq!(got.access_key_id(), "AKID7");
+    assert_eq!(
+        session.fresh_credentials().map(|c| c.access_key_id().to_owned()),
+        Some("AKID7".to_owned())
+    );
+}
