@@ -259,7 +259,9 @@ fn a_bounded_wait_returns_while_the_refresh_goes_on() {
         .expect("the refresh ended in time");
     assert_eq!(got.access_key_id(), "AKID7");
     assert_eq!(
-        session.fresh_credentials().map(|c| c.access_key_id().to_owned()),
+        session
+            .fresh_credentials()
+            .map(|c| c.access_key_id().to_owned()),
         Some("AKID7".to_owned())
     );
 }

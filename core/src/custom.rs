@@ -17,7 +17,7 @@ pub(crate) const ORIGIN: &str = "the custom credential provider";
 pub enum ProviderError {
     /// The provider returned an error.
     #[error("the custom credential provider failed: {0}")]
-    Failed(HookError),
+    Failed(#[source] HookError),
     /// A required field is missing or empty.
     #[error("the custom credential provider returned no {0}")]
     MissingField(&'static str),

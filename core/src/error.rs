@@ -119,7 +119,7 @@ pub enum Error {
     /// A source credentials provider (user code, or an AWS SDK credentials
     /// provider) failed.
     #[error("the source credentials provider failed: {0}")]
-    SourceProvider(HookError),
+    SourceProvider(#[source] HookError),
     /// No valid credential is left, the last refresh failed, and the next
     /// attempt is not due yet: the source is not asked again before
     /// `retry_at`, whatever the number of callers.

@@ -13,7 +13,7 @@ use crate::secret::Secret;
 pub enum MfaError {
     /// The token provider returned an error.
     #[error("the MFA token provider failed: {0}")]
-    Provider(HookError),
+    Provider(#[source] HookError),
     /// The token provider returned something that is not a token code.
     #[error("the MFA token provider returned {shape}; a token code is exactly six digits")]
     InvalidToken {
