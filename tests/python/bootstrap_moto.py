@@ -29,7 +29,8 @@ def trust(user_arn, condition=None):
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-def main(endpoint):
+def bootstrap(endpoint):
+    """Makes the user and roles; returns their keys and ARNs."""
     iam = boto3.client(
         "iam",
         endpoint_url=endpoint,
@@ -92,21 +93,17 @@ def main(endpoint):
             user["Arn"], {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
         ),
     )
-    print(
-        json.dumps(
-            {
-                "access_key_id": key["AccessKeyId"],
-                "secret_access_key": key["SecretAccessKey"],
-                "user_arn": user["Arn"],
-                "role_arn": role["Role"]["Arn"],
-                "external_role_arn": external["Role"]["Arn"],
-                "chained_role_arn": chained["Role"]["Arn"],
-                "external_id": EXTERNAL_ID,
-                "initial_no_auth_action_count": CALLS,
-            }
-        )
-    )
+    return {
+        "access_key_id": key["AccessKeyId"],
+        "secret_access_key": key["SecretAccessKey"],
+        "user_arn": user["Arn"],
+        "role_arn": role["Role"]["Arn"],
+        "external_role_arn": external["Role"]["Arn"],
+        "chained_role_arn": chained["Role"]["Arn"],
+        "external_id": EXTERNAL_ID,
+        "initial_no_auth_action_count": CALLS,
+    }
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    print(json.dumps(bootstrap(sys.argv[1])))

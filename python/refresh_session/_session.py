@@ -1,0 +1,171 @@
+"""``RefreshableSession``: a ``boto3.session.Session`` whose botocore
+session holds credentials backed by the Rust session."""
+
+import datetime
+import inspect
+
+import boto3.session
+from botocore.credentials import Credentials, ReadOnlyCredentials
+
+from . import _native
+from ._cache import ClientCache
+from ._options import native_options
+
+#: ``boto3.session.Session``'s own keyword arguments.
+BOTO3_KEYWORDS = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "region_name",
+    "botocore_session",
+    "profile_name",
+    "aws_account_id",
+)
+
+
+class RefreshableSession(boto3.session.Session):
+    """A boto3 session whose credentials refresh themselves.
+
+    ``method`` picks the source: ``"sts"`` (``assume_role_kwargs``, with
+    ``sts_client_kwargs``, ``mfa_token_provider`` and its
+    ``mfa_token_provider_args``, or ``mfa_command``), ``"custom"``
+    (``custom_credentials_method`` and its
+    ``custom_credentials_method_args``) or ``"iot"`` (``endpoint``,
+    ``role_alias``, ``thing_name``, ``certificate``, ``private_key`` or
+    ``pkcs11``, ``ca``, ``duration_seconds``). ``boto3.session.Session``'s
+    keywords work as in boto3; keys given to it sign the STS calls (else the
+    default chain finds them).
+
+    ``defer_refresh=True`` (the default) fetches on first use; ``False``
+    fetches here and refreshes in the background. Either way, callers wait
+    only when the credential is in its last ``mandatory_timeout`` seconds
+    (default 60) or gone; from ``advisory_timeout`` seconds before expiry
+    (default by lifetime: 5, 15 or 60 minutes) one refresh runs in the
+    background while the current credential is still handed out.
+    """
+
+    def __init__(
+        self,
+        method="sts",
+        defer_refresh=True,
+        advisory_timeout=None,
+        mandatory_timeout=None,
+        **kwargs,
+    ):
+        base = {name: kwargs.pop(name) for name in BOTO3_KEYWORDS if name in kwargs}
+        options = native_options(
+            method, defer_refresh, advisory_timeout, mandatory_timeout, kwargs, base
+        )
+        super().__init__(
+            region_name=base.get("region_name"),
+            profile_name=base.get("profile_name"),
+            botocore_session=base.get("botocore_session"),
+            aws_account_id=base.get("aws_account_id"),
+        )
+        # The region boto3 settled on (argument, environment, profile) is
+        # the one STS is called in, unless sts_client_kwargs names another.
+        if options["region"] is None:
+            options["region"] = self.region_name
+        self.method = method
+        self._native = _native.Session(options)
+        self._session._credentials = SessionCredentials(self._native)
+        self.cache = ClientCache()
+
+    def client(self, *args, eviction_policy=None, max_size=None, **kwargs):
+        """boto3's ``client()``, cached by its arguments (``session.cache``)."""
+        self.cache.configure(max_size=max_size, eviction_policy=eviction_policy)
+        key = ("client",) + _normalised(_CLIENT, self, args, kwargs)
+        make = super().client
+        return self.cache.get_or_create(key, lambda: make(*args, **kwargs))
+
+    def resource(self, *args, eviction_policy=None, max_size=None, **kwargs):
+        """boto3's ``resource()``, cached by its arguments (``session.cache``)."""
+        self.cache.configure(max_size=max_size, eviction_policy=eviction_policy)
+        key = ("resource",) + _normalised(_RESOURCE, self, args, kwargs)
+        make = super().resource
+        return self.cache.get_or_create(key, lambda: make(*args, **kwargs))
+
+    def refreshable_credentials(self):
+        """The current credentials: ``access_key``, ``secret_key``,
+        ``token`` and ``expiry_time`` (ISO 8601, UTC)."""
+        access_key, secret_key, token, expiry = self._native.credentials()
+        if expiry is not None:
+            expiry = datetime.datetime.fromtimestamp(expiry, datetime.timezone.utc).isoformat()
+        return {
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "token": token,
+            "expiry_time": expiry,
+        }
+
+    @property
+    def credentials(self):
+        """The current credentials, as ``refreshable_credentials()``."""
+        return self.refreshable_credentials()
+
+    def whoami(self):
+        """Who the credentials handed out belong to (the assumed role, for
+        ``method="sts"``): STS ``GetCallerIdentity``'s ``UserId``,
+        ``Account`` and ``Arn``."""
+        return self._native.whoami()
+
+    get_identity = whoami
+
+
+class SessionCredentials(Credentials):
+    """botocore credentials that read the Rust session on every use, so a
+    client made once signs with each new credential across refreshes."""
+
+    method = "refresh-session"
+
+    def __init__(self, native):
+        # botocore's __init__ stores fixed keys; these are read live.
+        self._native = native
+        self._frozen = (None, None)
+
+    @property
+    def access_key(self):
+        return self._native.credentials()[0]
+
+    @property
+    def secret_key(self):
+        return self._native.credentials()[1]
+
+    @property
+    def token(self):
+        return self._native.credentials()[2]
+
+    def get_frozen_credentials(self):
+        current = self._native.credentials()
+        # One attribute, replaced whole, so threads never see half a pair.
+        made_from, frozen = self._frozen
+        if made_from is not current:
+            frozen = ReadOnlyCredentials(current[0], current[1], current[2])
+            self._frozen = (current, frozen)
+        return frozen
+
+
+_CLIENT = inspect.signature(boto3.session.Session.client)
+_RESOURCE = inspect.signature(boto3.session.Session.resource)
+
+
+def _normalised(signature, session, args, kwargs):
+    """The arguments with their defaults, by name, hashable: ``client("s3")``
+    and ``client(service_name="s3", region_name=None)`` are one entry."""
+    bound = signature.bind(session, *args, **kwargs)
+    bound.apply_defaults()
+    return tuple(
+        (name, _hashable(value)) for name, value in bound.arguments.items() if name != "self"
+    )
+
+
+def _hashable(value):
+    # A botocore Config compares by what the user set in it.
+    options = getattr(value, "_user_provided_options", None)
+    if isinstance(options, dict):
+        return ("Config", repr(sorted(options.items(), key=lambda item: item[0])))
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value

@@ -1,0 +1,21 @@
+//! `refresh_session._native`: the Python extension under the
+//! `refresh_session` package. It holds a blocking
+//! [`RefreshableSession`](refresh_session_blocking::RefreshableSession) per
+//! Python session, calls the user's Python callables (custom credentials,
+//! MFA codes) from the refresh thread, and turns Rust errors into the
+//! package's exceptions. The Python side (`refresh_session/__init__.py`)
+//! turns boto3-refresh-session's keyword arguments into these calls and
+//! plugs the session into botocore.
+
+mod errors;
+mod hooks;
+mod options;
+mod session;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<session::Session>()?;
+    errors::register(module)
+}
