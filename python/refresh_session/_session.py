@@ -70,20 +70,37 @@ class RefreshableSession(boto3.session.Session):
         self._native = _native.Session(options)
         self._session._credentials = SessionCredentials(self._native)
         self.cache = ClientCache()
+        self._keys = {}
 
     def client(self, *args, eviction_policy=None, max_size=None, **kwargs):
         """boto3's ``client()``, cached by its arguments (``session.cache``)."""
         self.cache.configure(max_size=max_size, eviction_policy=eviction_policy)
-        key = ("client",) + _normalised(_CLIENT, self, args, kwargs)
+        key = self._key("client", args, kwargs)
         make = super().client
         return self.cache.get_or_create(key, lambda: make(*args, **kwargs))
 
     def resource(self, *args, eviction_policy=None, max_size=None, **kwargs):
         """boto3's ``resource()``, cached by its arguments (``session.cache``)."""
         self.cache.configure(max_size=max_size, eviction_policy=eviction_policy)
-        key = ("resource",) + _normalised(_RESOURCE, self, args, kwargs)
+        key = self._key("resource", args, kwargs)
         make = super().resource
         return self.cache.get_or_create(key, lambda: make(*args, **kwargs))
+
+    def _key(self, kind, args, kwargs):
+        """The cache key of a ``kind`` call: its normalised arguments,
+        remembered per spelling of the call, since normalising costs
+        microseconds."""
+        spelled = (kind, args, tuple(kwargs.items()))
+        try:
+            key = self._keys.get(spelled)
+        except TypeError:  # an unhashable argument: normalise every time
+            return _normalised(kind, self, args, kwargs)
+        if key is None:
+            key = _normalised(kind, self, args, kwargs)
+            if len(self._keys) >= MAX_SPELLINGS:
+                self._keys.clear()
+            self._keys[spelled] = key
+        return key
 
     def refreshable_credentials(self):
         """The current credentials: ``access_key``, ``secret_key``,
@@ -145,16 +162,22 @@ class SessionCredentials(Credentials):
         return frozen
 
 
-_CLIENT = inspect.signature(boto3.session.Session.client)
-_RESOURCE = inspect.signature(boto3.session.Session.resource)
+#: Spellings of client() and resource() calls remembered at most.
+MAX_SPELLINGS = 256
+
+_SIGNATURES = {
+    "client": inspect.signature(boto3.session.Session.client),
+    "resource": inspect.signature(boto3.session.Session.resource),
+}
 
 
-def _normalised(signature, session, args, kwargs):
-    """The arguments with their defaults, by name, hashable: ``client("s3")``
-    and ``client(service_name="s3", region_name=None)`` are one entry."""
-    bound = signature.bind(session, *args, **kwargs)
+def _normalised(kind, session, args, kwargs):
+    """What the call is, then its arguments with their defaults, by name,
+    hashable: ``client("s3")`` and ``client(service_name="s3",
+    region_name=None)`` are one entry."""
+    bound = _SIGNATURES[kind].bind(session, *args, **kwargs)
     bound.apply_defaults()
-    return tuple(
+    return (kind,) + tuple(
         (name, _hashable(value)) for name, value in bound.arguments.items() if name != "self"
     )
 
