@@ -22,7 +22,7 @@
 //!   fails in a way trying again may fix, they get the cached credential
 //!   while it is valid, else its error; an expired credential is never
 //!   returned (unless `serve_expired_on_failure`), and a failed refresh is
-//!   retried after a backoff, never by every caller (see the README);
+//!   retried after a backoff, never by every caller (see docs/refresh-semantics.md);
 //! - whatever goes wrong in a refresh (a panic in a provider, a thread that
 //!   cannot start), every waiting caller gets a typed error;
 //! - with `defer_refresh(false)` the session fetches when built and

@@ -21,7 +21,7 @@
 //! - from `E - M`, callers wait for the single refresh in flight; if it
 //!   fails in a way trying again may fix, they get the cached credential
 //!   while it is valid, else its error, and a failed refresh is retried
-//!   after a backoff, never by every caller (see the README); a caller that
+//!   after a backoff, never by every caller (see docs/refresh-semantics.md); a caller that
 //!   gives up (a dropped future, a timeout) does not cancel the refresh the
 //!   others wait for;
 //! - whatever goes wrong in a refresh (a panic in a provider or transport,

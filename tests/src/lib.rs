@@ -27,3 +27,10 @@ pub mod ws_recorder;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
+
+/// The manual's Rust examples, compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/rust.md")]
+#[doc = include_str!("../../docs/iot-and-mqtt.md")]
+#[doc = include_str!("../../docs/aws-sdk-rust.md")]
+struct ManualExamples;
