@@ -56,12 +56,11 @@ class RefreshableSession(boto3.session.Session):
         options = native_options(
             method, defer_refresh, advisory_timeout, mandatory_timeout, kwargs, base
         )
-        super().__init__(
-            region_name=base.get("region_name"),
-            profile_name=base.get("profile_name"),
-            botocore_session=base.get("botocore_session"),
-            aws_account_id=base.get("aws_account_id"),
-        )
+        # The keys, if any, sign the STS calls only: the clients get the
+        # refreshed credentials. (aws_account_id is passed on only when
+        # given: boto3 before 1.35 does not take it.)
+        passed = ("region_name", "profile_name", "botocore_session", "aws_account_id")
+        super().__init__(**{name: base[name] for name in passed if name in base})
         # The region boto3 settled on (argument, environment, profile) is
         # the one STS is called in, unless sts_client_kwargs names another.
         if options["region"] is None:
