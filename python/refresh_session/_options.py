@@ -251,11 +251,11 @@ def _iot(kwargs):
     if kwargs.get("duration_seconds") is not None:
         iot["duration_seconds"] = _whole("duration_seconds", kwargs["duration_seconds"])
     for name in ("certificate", "private_key", "ca"):
-        iot[f"{name}_file"], iot[f"{name}_pem"] = _file_or_pem(name, kwargs.get(name))
+        iot[f"{name}_file"], iot[f"{name}_pem"] = file_or_pem(name, kwargs.get(name))
     return iot
 
 
-def _file_or_pem(name, value):
+def file_or_pem(name, value):
     """(path, None) for a path, (None, text) for PEM bytes or text."""
     if value is None:
         return (None, None)

@@ -9,7 +9,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from . import _native
 from ._cache import ClientCache
-from ._options import native_options
+from ._options import file_or_pem, native_options
 
 #: ``boto3.session.Session``'s own keyword arguments.
 BOTO3_KEYWORDS = (
@@ -126,6 +126,45 @@ class RefreshableSession(boto3.session.Session):
         return self._native.whoami()
 
     get_identity = whoami
+
+    def mqtt(
+        self,
+        endpoint,
+        *,
+        port=None,
+        client_id=None,
+        keep_alive=None,
+        clean_session=True,
+        websocket=False,
+        ca=None,
+        timeout=10.0,
+    ):
+        """An MQTT connection to ``endpoint`` (the account's
+        ``<prefix>-ats.iot.<region>.amazonaws.com``), once the broker has
+        acknowledged it: mutual TLS with an IoT session's certificate and
+        key (port 8883; the client id defaults to the thing name), or, with
+        ``websocket=True``, a WebSocket signed with the session's current
+        credentials on every (re)connect, for any session.
+
+        The connection has ``publish(topic, payload, qos=1, retain=False)``,
+        ``subscribe(topic, callback, qos=1)`` (``callback(topic, payload)``
+        is called on the connection's thread for each message) and
+        ``disconnect()``; it reconnects and subscribes again by itself.
+        """
+        ca_file, ca_pem = file_or_pem("ca", ca)
+        return self._native.mqtt(
+            {
+                "endpoint": endpoint,
+                "port": port,
+                "client_id": client_id,
+                "keep_alive": keep_alive,
+                "clean_session": bool(clean_session),
+                "websocket": bool(websocket),
+                "ca_file": ca_file,
+                "ca_pem": ca_pem,
+                "timeout": float(timeout),
+            }
+        )
 
 
 class SessionCredentials(Credentials):

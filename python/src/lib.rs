@@ -9,6 +9,7 @@
 
 mod errors;
 mod hooks;
+mod mqtt;
 mod options;
 mod session;
 
@@ -17,5 +18,6 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<session::Session>()?;
+    module.add_class::<mqtt::MqttConnection>()?;
     errors::register(module)
 }

@@ -15,6 +15,7 @@ use pyo3::types::{PyDict, PyTuple};
 use refresh_session_blocking::{Credentials, Error, RefreshableSession};
 
 use crate::errors;
+use crate::mqtt::{MqttArgs, MqttConnection};
 use crate::options::Options;
 
 /// How long a waiting caller leaves Python without a look at its signals.
@@ -62,6 +63,13 @@ impl Session {
         let tuple = to_tuple(py, &credentials)?;
         *last = Some((credentials, tuple.clone_ref(py)));
         Ok(tuple)
+    }
+
+    /// An MQTT connection over the session's identity, once the broker
+    /// has acknowledged it.
+    fn mqtt(&self, py: Python<'_>, options: &Bound<'_, PyDict>) -> PyResult<MqttConnection> {
+        let args: MqttArgs = options.extract()?;
+        MqttConnection::open(py, &self.inner, &args)
     }
 
     /// STS `GetCallerIdentity` with the session's credentials:

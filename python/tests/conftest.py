@@ -77,7 +77,7 @@ def _loopback_iot_binary():
 @pytest.fixture(scope="session")
 def iot():
     """The loopback IoT provider (30-second credentials), a PEM device
-    identity and a SoftHSM2 token, in a temporary directory."""
+    identity, a SoftHSM2 token and mosquitto, in a temporary directory."""
     with tempfile.TemporaryDirectory() as dir:
         dir = pathlib.Path(dir)
         tokens = dir / "tokens"
@@ -105,6 +105,7 @@ def iot():
 
             yield {
                 "endpoint": started["endpoint"],
+                "mqtt_port": started["mqtt_port"],
                 "dir": dir,
                 "issued": issued,
                 "module": "/usr/lib/softhsm/libsofthsm2.so",

@@ -1,10 +1,14 @@
 """IoT X.509 credentials from the project's loopback credential provider,
 with a PEM key (as a path and as bytes) and with a key in a SoftHSM2
-token; the credentials handed out are the ones the provider issued."""
+token; the credentials handed out are the ones the provider issued; MQTT
+over the device's identity to mosquitto."""
 
+import queue
+
+import pytest
 from conftest import bounded
 
-from refresh_session import RefreshableSession
+from refresh_session import ConnectionError, RefreshableSession
 
 
 def iot_session(iot, **key):
@@ -44,3 +48,39 @@ def test_a_key_in_a_softhsm2_token(iot):
     )
     frozen = bounded(session.get_credentials().get_frozen_credentials)
     assert frozen.access_key == iot["issued"]()[-1]
+
+
+def test_mqtt_over_the_devices_identity(iot):
+    dir = iot["dir"]
+    session = iot_session(
+        iot, certificate=str(dir / "device.pem"), private_key=str(dir / "device.key")
+    )
+    connection = session.mqtt(
+        "127.0.0.1", port=iot["mqtt_port"], ca=str(dir / "ca.pem"), timeout=20
+    )
+    received = queue.Queue()
+    try:
+        connection.subscribe("python/#", lambda topic, payload: received.put((topic, payload)))
+        # The subscription may land after a first publish: publish until
+        # the message comes back, a bounded number of times.
+        for _ in range(20):
+            connection.publish("python/hello", b"from the device")
+            try:
+                assert received.get(timeout=1) == ("python/hello", b"from the device")
+                break
+            except queue.Empty:
+                continue
+        else:
+            raise AssertionError("the message never came back")
+    finally:
+        connection.disconnect()
+
+
+def test_mqtt_to_a_broker_that_is_not_there_is_a_connection_error(iot):
+    dir = iot["dir"]
+    session = iot_session(
+        iot, certificate=str(dir / "device.pem"), private_key=str(dir / "device.key")
+    )
+    with pytest.raises(ConnectionError):
+        # A port nothing listens on (the provider's speaks HTTPS, not MQTT).
+        bounded(lambda: session.mqtt("127.0.0.1", port=1, ca=str(dir / "ca.pem"), timeout=5))

@@ -4,8 +4,9 @@
 //! Writes `ca.pem` (the provider's CA), `device.pem` and `device.key` (a
 //! device identity) into DIR and, when `SOFTHSM2_CONF` is set, makes a
 //! SoftHSM2 token `python-token` (user PIN `python-pin-1357`) holding the
-//! key `device-key`, certified in `hsm-device.pem`. Prints one JSON line
-//! with the endpoint, then answers each `issued` line on standard input
+//! key `device-key`, certified in `hsm-device.pem`. Starts mosquitto,
+//! which takes clients with the CA's certificates. Prints one JSON line
+//! with the provider's endpoint and the broker's TLS port, then answers each `issued` line on standard input
 //! with the JSON list of the access keys issued so far, and stops at the
 //! end of its input.
 
@@ -13,6 +14,7 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use refresh_session_tests::iot_server::{IotOptions, LoopbackIot};
+use refresh_session_tests::mosquitto::Mosquitto;
 use refresh_session_tests::pki::Authority;
 use refresh_session_tests::softhsm::{KeyKind, Token};
 
@@ -41,7 +43,12 @@ fn main() {
         let public = token.generate("device-key", KeyKind::P256);
         write("hsm-device.pem", &ca.certify("python-thing", &public));
     }
-    println!("{}", serde_json::json!({ "endpoint": provider.endpoint() }));
+    let broker = Mosquitto::start(&ca);
+    let started = serde_json::json!({
+        "endpoint": provider.endpoint(),
+        "mqtt_port": broker.tls_port,
+    });
+    println!("{started}");
     for line in std::io::stdin().lock().lines() {
         match line.as_deref() {
             Ok("issued") => {
