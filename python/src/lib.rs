@@ -13,7 +13,13 @@ mod mqtt;
 mod options;
 mod session;
 
+use std::time::Duration;
+
 use pyo3::prelude::*;
+
+/// How long a caller waiting without the GIL (for a refresh, for the
+/// broker) goes without letting Python handle signals such as Ctrl-C.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -15,12 +15,10 @@ use refresh_session_blocking::rumqttc::{
 };
 use refresh_session_blocking::{ConfigError, Mqtt, RefreshableSession};
 
-use crate::errors;
+use crate::{SIGNAL_CHECK, errors};
 
 /// The pause before a lost connection is tried again.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
-/// How long a caller waiting for the broker leaves signals unhandled.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 /// `mqtt()`'s options, normalised by the package.
 #[derive(FromPyObject)]

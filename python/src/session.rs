@@ -8,18 +8,14 @@
 //! handle signals, so Ctrl-C interrupts the wait (the refresh goes on).
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use refresh_session_blocking::{Credentials, Error, RefreshableSession};
 
-use crate::errors;
 use crate::mqtt::{MqttArgs, MqttConnection};
 use crate::options::Options;
-
-/// How long a waiting caller leaves Python without a look at its signals.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+use crate::{SIGNAL_CHECK, errors};
 
 /// A refreshable session.
 #[pyclass(frozen, module = "refresh_session._native")]
