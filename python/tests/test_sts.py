@@ -52,7 +52,8 @@ def test_clients_sign_with_each_new_credential_and_mfa_comes_from_the_provider(m
         keys.add(session.get_credentials().get_frozen_credentials().access_key)
         time.sleep(0.5)
     assert len(keys) >= 3, f"several refreshes seen by the same clients: {keys}"
-    assert len(asked) == len(keys), "one MFA code per refresh"
+    # One code per refresh; the last may still be in flight at the end.
+    assert len(keys) <= len(asked) <= len(keys) + 1, (asked, keys)
     assert asked[0] == "code", "called with mfa_token_provider_args"
     assert bounded(session.whoami)["Arn"].endswith(":assumed-role/app/python")
     assert session.get_identity() == session.whoami()
