@@ -107,7 +107,7 @@ pub enum Error {
     Provider(#[from] ProviderError),
     /// The credentials used to call STS could not be obtained.
     #[error("source credentials: {0}")]
-    Source(Arc<Error>),
+    Source(#[source] Arc<Error>),
     /// The default credential chain found no source, or a source failed in
     /// a way of its own (a `credential_process` that exits with an error,
     /// an SSO login that has expired).
@@ -128,6 +128,7 @@ pub enum Error {
     )]
     BackingOff {
         /// Why the last refresh failed.
+        #[source]
         last: Arc<Error>,
         /// When the next attempt may start (AWS's time).
         retry_at: OffsetDateTime,

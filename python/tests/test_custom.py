@@ -84,6 +84,12 @@ def test_an_exception_in_the_method_reaches_every_waiting_caller():
         caller.join(30)
         assert not caller.is_alive(), "a caller was left waiting"
     assert len(errors) == 8
+    # A caller after the failure is told to wait for the next attempt, with
+    # the same cause.
+    with pytest.raises(CredentialError) as raised:
+        bounded(session.get_credentials().get_frozen_credentials)
+    errors.append(raised.value)
+    assert "next attempt" in str(raised.value)
     for error in errors:
         assert "the vault is sealed" in str(error)
         assert isinstance(error.__cause__, ValueError)
