@@ -458,9 +458,18 @@ impl Panicked {
     /// that panicked fails its refresh with a hook error whose source this
     /// is.
     pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Panicked> {
-        std::iter::successors(Some(error), |error| error.source())
-            .find_map(|error| error.downcast_ref::<Panicked>())
+        find_source(error)
     }
+}
+
+/// The first error of type `T` among `error` and its sources: the user's own
+/// error behind a failed refresh (a hook's, kept as the source), whatever
+/// wraps it.
+pub fn find_source<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    std::iter::successors(Some(error), |error| error.source())
+        .find_map(|error| error.downcast_ref::<T>())
 }
 
 /// An error raised by user code the session calls: an MFA token provider or

@@ -2,12 +2,11 @@
 //! An exception a user's callable raised travels inside the Rust error and
 //! comes back as the new exception's `__cause__`.
 
-use std::error::Error as _;
-
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use refresh_session_blocking::Error;
+use refresh_session_blocking::error::find_source;
 
 create_exception!(
     refresh_session,
@@ -63,20 +62,8 @@ pub(crate) fn to_python(py: Python<'_>, error: &Error) -> PyErr {
         }
         _ => CredentialError::new_err(message),
     };
-    if let Some(cause) = python_cause(error) {
+    if let Some(cause) = find_source::<PyErr>(error) {
         exception.set_cause(py, Some(cause.clone_ref(py)));
     }
     exception
-}
-
-/// A Python exception among `error`'s sources.
-fn python_cause(error: &Error) -> Option<&PyErr> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
-    while let Some(error) = source {
-        if let Some(python) = error.downcast_ref::<PyErr>() {
-            return Some(python);
-        }
-        source = error.source();
-    }
-    None
 }
