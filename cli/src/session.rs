@@ -102,7 +102,7 @@ fn iot(args: &SessionArgs, endpoint: &str) -> Result<Iot, Error> {
 fn pkcs11(uri: &str, pin_file: Option<&Path>) -> Result<Pkcs11, Error> {
     // Checked before the URI is parsed, and without quoting it: clap's
     // errors would print the value, PIN and all.
-    if holds_pin(uri) {
+    if Pkcs11::uri_holds_pin(uri) {
         return Err(ConfigError::new(
             "pkcs11",
             format!(
@@ -145,13 +145,6 @@ fn read_pin_file(path: &Path) -> Result<Secret, Error> {
         return Err(invalid("is empty; write the PIN on its first line".into()).into());
     }
     Ok(Secret::new(pin))
-}
-
-/// Whether a PKCS#11 URI has a `pin-value` attribute.
-fn holds_pin(uri: &str) -> bool {
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let mut attributes = path.split(';').chain(query.split('&'));
-    attributes.any(|a| a.starts_with("pin-value="))
 }
 
 /// `line` run by the shell, as `credential_process` lines are.

@@ -119,16 +119,25 @@ impl Pkcs11 {
         }
     }
 
+    /// Whether `uri` holds the PIN (`pin-value`), told without parsing the
+    /// rest: for callers that must refuse such a URI before anything else,
+    /// and without quoting it.
+    pub fn uri_holds_pin(uri: &str) -> bool {
+        attributes(uri.strip_prefix("pkcs11:").unwrap_or(uri)).any(|attribute| {
+            attribute
+                .split_once('=')
+                .is_some_and(|(name, _)| name == "pin-value")
+        })
+    }
+
     /// The key (with an empty PIN) and the URI's `pin-value`.
     fn parse_uri(uri: &str) -> Result<(Self, Option<Secret>), ConfigError> {
         let invalid = |problem: String| ConfigError::new("pkcs11", problem);
         let rest = uri
             .strip_prefix("pkcs11:")
             .ok_or_else(|| invalid("a PKCS#11 URI starts with `pkcs11:`".into()))?;
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let attributes = path.split(';').chain(query.split('&'));
         let (mut module, mut token, mut slot, mut object, mut pin) = (None, None, None, None, None);
-        for attribute in attributes.filter(|a| !a.is_empty()) {
+        for attribute in attributes(rest) {
             let (name, value) = attribute.split_once('=').ok_or_else(|| {
                 invalid("an attribute is not name=value (`;` and `&` separate them)".into())
             })?;
@@ -166,6 +175,15 @@ impl Pkcs11 {
         };
         Ok((key, pin))
     }
+}
+
+/// The attributes of a PKCS#11 URI after `pkcs11:`: the path's, split by
+/// `;`, then the query's, split by `&`.
+fn attributes(rest: &str) -> impl Iterator<Item = &str> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path.split(';')
+        .chain(query.split('&'))
+        .filter(|attribute| !attribute.is_empty())
 }
 
 impl fmt::Debug for Pkcs11 {

@@ -156,6 +156,12 @@ fn pkcs11_uris_are_read_as_rfc_7512_says() {
 
 #[test]
 fn a_uri_and_a_pin_apart() {
+    assert!(Pkcs11::uri_holds_pin(
+        "pkcs11:token=t;object=k?pin-value=1&module-path=/m.so"
+    ));
+    assert!(!Pkcs11::uri_holds_pin(
+        "pkcs11:token=pin-value;object=k?module-path=/m.so"
+    ));
     let key = Pkcs11::from_uri_and_pin(
         "pkcs11:token=t;object=k?module-path=/m.so",
         Secret::new("5678".to_owned()),
