@@ -207,32 +207,23 @@ def _custom(kwargs):
 
 
 def custom_result(result):
-    """A custom method's answer as the engine takes it, the expiry as
-    RFC 3339 text; a naive timestamp is refused (whose clock would it be?)."""
+    """A custom method's answer as the engine reads it (its fields are the
+    engine's to check): an aware ``expiry_time`` as ISO 8601 text; a naive
+    one is refused, since there is no telling whose clock it means."""
     if not isinstance(result, dict):
         raise ConfigurationError(
             "custom_credentials_method must return a dict with access_key, secret_key, "
             f"token and expiry_time, not {type(result).__name__}"
         )
-    missing = [key for key in ("access_key", "secret_key", "expiry_time") if not result.get(key)]
-    if missing:
+    expiry = result.get("expiry_time")
+    if not isinstance(expiry, datetime.datetime):
+        return result
+    if expiry.tzinfo is None or expiry.utcoffset() is None:
         raise ConfigurationError(
-            f"custom_credentials_method returned no {', '.join(missing)}"
+            f"custom_credentials_method returned a naive expiry_time ({expiry}): "
+            "give it a time zone, e.g. datetime.timezone.utc"
         )
-    expiry = result["expiry_time"]
-    if isinstance(expiry, datetime.datetime):
-        if expiry.tzinfo is None or expiry.utcoffset() is None:
-            raise ConfigurationError(
-                f"custom_credentials_method returned a naive expiry_time ({expiry}): "
-                "give it a time zone, e.g. datetime.timezone.utc"
-            )
-        expiry = expiry.isoformat()
-    elif not isinstance(expiry, str):
-        raise ConfigurationError(
-            "custom_credentials_method: expiry_time is an aware datetime or an ISO 8601 "
-            f"string with an offset, not {type(expiry).__name__}"
-        )
-    return (result["access_key"], result["secret_key"], result.get("token") or None, expiry)
+    return {**result, "expiry_time": expiry.isoformat()}
 
 
 def _iot(kwargs):

@@ -3,27 +3,23 @@
 //! they raise becomes the refresh's error (the exception kept inside it),
 //! never a hang.
 
+use std::collections::HashMap;
+
 use pyo3::prelude::*;
 use refresh_session_blocking::{BoxError, CustomCredentials};
 
 /// Calls the package's wrapper of a custom credentials method, which
-/// returns `(access_key, secret_key, token, expiry_time)` with the expiry
-/// as RFC 3339 text.
+/// returns boto3-refresh-session's dict (`access_key`, `secret_key`,
+/// `token`, `expiry_time` as text); the engine checks the fields.
 pub(crate) fn custom(provider: Py<PyAny>) -> impl Fn() -> Result<CustomCredentials, BoxError> {
     move || {
-        Python::attach(|py| {
-            let (access_key, secret_key, token, expiry): (String, String, Option<String>, String) =
-                provider.bind(py).call0()?.extract()?;
-            let mut credentials = CustomCredentials::new()
-                .access_key_id(access_key)
-                .secret_access_key(secret_key)
-                .expiration_rfc3339(expiry);
-            if let Some(token) = token {
-                credentials = credentials.session_token(token);
-            }
-            Ok(credentials)
-        })
-        .map_err(|error: PyErr| BoxError::from(error))
+        let fields: HashMap<String, Option<String>> =
+            Python::attach(|py| provider.bind(py).call0()?.extract())
+                .map_err(|error: PyErr| BoxError::from(error))?;
+        let given = fields
+            .iter()
+            .filter_map(|(key, value)| Some((key.as_str(), value.as_deref()?)));
+        Ok(CustomCredentials::from_fields(given)?)
     }
 }
 
