@@ -1,20 +1,10 @@
 //! Whether `exec`'s command would take its credentials from somewhere else:
-//! every AWS SDK reads its default profile (keys, `credential_process`, a
-//! role, SSO, web identity) before the container endpoint, so a default
+//! every AWS SDK reads its default profile (a role, SSO, keys,
+//! `credential_process`) before the container endpoint, so a default
 //! profile with credentials in the command's shared files wins over ours.
 
 use refresh_session_core::profile::{ProfileFile, ProfileSet};
 use refresh_session_io::profile_files;
-
-/// Profile properties that give a profile credentials of its own.
-const CREDENTIAL_KEYS: [&str; 6] = [
-    "aws_access_key_id",
-    "credential_process",
-    "role_arn",
-    "sso_session",
-    "sso_start_url",
-    "web_identity_token_file",
-];
 
 /// A shared file whose default profile has credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +39,7 @@ pub(crate) fn find(env: &dyn Fn(&str) -> Option<String>) -> Option<Shadowing> {
 fn in_file(config: Option<&ProfileFile>, credentials: Option<&ProfileFile>) -> Option<Shadowing> {
     let file = config.or(credentials)?;
     let profiles = ProfileSet::parse(config, credentials).ok()?;
-    let default = profiles.profile("default")?;
-    let key = CREDENTIAL_KEYS
-        .into_iter()
-        .find(|key| default.get(key).is_some())?;
+    let key = profiles.profile("default")?.credentials_property()?;
     Some(Shadowing {
         file: file.path.clone(),
         key,

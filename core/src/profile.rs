@@ -71,6 +71,16 @@ pub struct Section {
     properties: BTreeMap<String, Property>,
 }
 
+/// Properties that make a profile a source of credentials, in the order
+/// the chain looks at them.
+const CREDENTIAL_KEYS: [&str; 5] = [
+    "role_arn",
+    "sso_session",
+    "sso_start_url",
+    "aws_access_key_id",
+    "credential_process",
+];
+
 /// Properties whose values are secret: redacted in `Debug`.
 const SECRET_KEYS: [&str; 2] = ["aws_secret_access_key", "aws_session_token"];
 
@@ -86,6 +96,15 @@ impl Section {
     /// The property `key` with its sub-properties.
     pub fn property(&self, key: &str) -> Option<&Property> {
         self.properties.get(key)
+    }
+
+    /// The property that gives this profile credentials of its own, as
+    /// the default chain reads a profile: a role, SSO, keys or
+    /// `credential_process`; `None` for a profile of settings only.
+    pub fn credentials_property(&self) -> Option<&'static str> {
+        CREDENTIAL_KEYS
+            .into_iter()
+            .find(|key| self.get(key).is_some())
     }
 
     fn set(&mut self, key: String, property: Property) {

@@ -141,3 +141,23 @@ fn debug_redacts_secret_values() {
     let debug = format!("{:?}", file("credentials", "aws_secret_access_key = wJalr"));
     assert!(!debug.contains("wJalr"), "{debug}");
 }
+
+#[test]
+fn a_profile_with_credentials_of_its_own_says_which_property_gives_them() {
+    let set = parse(
+        "[default]\nregion = eu-west-1\n\
+         [profile web]\nweb_identity_token_file = /t\n\
+         [profile role]\nrole_arn = arn:aws:iam::123456789012:role/r\nweb_identity_token_file = /t\n\
+         [profile sso]\nsso_session = corp\n\
+         [profile process]\ncredential_process = /bin/creds\n",
+        "[keys]\naws_access_key_id = AKIA\naws_secret_access_key = s\n",
+    )
+    .expect("valid");
+    let property = |name: &str| set.profile(name).expect("there").credentials_property();
+    assert_eq!(property("default"), None, "settings only");
+    assert_eq!(property("web"), None, "a token file needs a role");
+    assert_eq!(property("role"), Some("role_arn"));
+    assert_eq!(property("sso"), Some("sso_session"));
+    assert_eq!(property("process"), Some("credential_process"));
+    assert_eq!(property("keys"), Some("aws_access_key_id"));
+}
