@@ -196,6 +196,13 @@ mod tests {
             .set_modified(fetched_at)
     }
 
+    /// A new cache in `dir`, which must be accepted.
+    fn private_cache(dir: &Path) -> DiskCache {
+        DiskCache::open(Some(dir.to_owned()))
+            .expect("private")
+            .expect("a dir")
+    }
+
     fn policy() -> RefreshPolicy {
         RefreshPolicy::default()
     }
@@ -216,9 +223,7 @@ mod tests {
     #[test]
     fn fresh_credentials_are_served_until_their_advisory_window() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cache = DiskCache::open(Some(dir.path().join("cache")))
-            .expect("private")
-            .expect("a dir");
+        let cache = private_cache(&dir.path().join("cache"));
         let now = OffsetDateTime::now_utc();
         assert_eq!(cache.load("role", &policy(), now), None, "empty");
 
@@ -242,9 +247,7 @@ mod tests {
     fn the_directory_is_made_0700_the_files_0600_and_others_files_are_ignored() {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("cache");
-        let cache = DiskCache::open(Some(root.clone()))
-            .expect("private")
-            .expect("a dir");
+        let cache = private_cache(&root);
         cache
             .store("role", &expiring_in(Duration::from_secs(3600)))
             .expect("stored");
@@ -313,9 +316,7 @@ mod tests {
     #[test]
     fn the_lock_is_taken_in_turn() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cache = DiskCache::open(Some(dir.path().join("cache")))
-            .expect("private")
-            .expect("a dir");
+        let cache = private_cache(&dir.path().join("cache"));
         let first = cache.lock("role").expect("locked").expect("at once");
         let (sender, taken) = std::sync::mpsc::channel();
         thread::scope(|scope| {
@@ -339,9 +340,7 @@ mod tests {
     #[test]
     fn an_old_or_malformed_file_is_no_answer() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cache = DiskCache::open(Some(dir.path().join("cache")))
-            .expect("private")
-            .expect("a dir");
+        let cache = private_cache(&dir.path().join("cache"));
         let now = OffsetDateTime::now_utc();
         // Fetched 50 minutes ago, expiring in 10: mandatory, not fresh.
         cache

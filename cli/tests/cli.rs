@@ -66,17 +66,43 @@ impl Home {
         path
     }
 
-    /// An MFA command that logs each time it is asked.
-    fn mfa_command(&self) -> String {
+    /// An MFA command that logs each time it is asked, with the PKCS#11
+    /// PIN variable as it sees it (it must see none), and answers after
+    /// `delay_seconds`.
+    fn mfa_command(&self, delay_seconds: u32) -> String {
         let log = self.path("mfa.log");
         let script = self.write(
             "mfa.sh",
             &format!(
-                "#!/bin/sh\necho asked >> '{}'\necho {MFA_CODE}\n",
+                "#!/bin/sh\necho \"asked [$REFRESH_SESSION_PKCS11_PIN]\" >> '{}'\n\
+                 sleep {delay_seconds}\necho {MFA_CODE}\n",
                 log.display()
             ),
         );
         format!("sh {}", script.display())
+    }
+
+    /// `credential-process` for moto's role, with `mfa` as the MFA command,
+    /// caching in this home.
+    fn credential_process_args(&self, moto: &Moto, mfa: &str) -> Vec<String> {
+        let cache = self.path("cache").display().to_string();
+        [
+            "credential-process",
+            "--role-arn",
+            &moto.role_arn,
+            "--serial-number",
+            SERIAL,
+            "--mfa-command",
+            mfa,
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            moto.url(),
+            "--cache-dir",
+            &cache,
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
 
     fn mfa_asked(&self) -> usize {
@@ -190,7 +216,7 @@ fn credential_process_json_is_read_by_botocore_and_cached_until_advisory() {
          --duration-seconds 900 --serial-number {SERIAL} --mfa-command '{mfa}' \
          --region us-east-1 --endpoint-url {url} --cache-dir {cache}",
         role = moto.role_arn,
-        mfa = home.mfa_command(),
+        mfa = home.mfa_command(0),
         url = moto.url(),
         cache = cache.display(),
     );
@@ -255,31 +281,8 @@ fn eight_runs_at_once_with_an_empty_cache_make_one_call_and_ask_one_code() {
     let moto = Moto::start();
     let home = Home::with_keys(&moto.access_key_id, &moto.secret_access_key);
     // A slow MFA command, so that the others start while the first fetches.
-    let log = home.path("mfa.log");
-    let mfa = home.write(
-        "slow-mfa.sh",
-        &format!(
-            "#!/bin/sh\necho \"asked [$REFRESH_SESSION_PKCS11_PIN]\" >> '{}'\nsleep 1\necho {MFA_CODE}\n",
-            log.display()
-        ),
-    );
-    let cache = home.path("cache").display().to_string();
-    let mfa = format!("sh {}", mfa.display());
-    let args = [
-        "credential-process",
-        "--role-arn",
-        &moto.role_arn,
-        "--serial-number",
-        SERIAL,
-        "--mfa-command",
-        &mfa,
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
-        moto.url(),
-        "--cache-dir",
-        &cache,
-    ];
+    let args = home.credential_process_args(&moto, &home.mfa_command(1));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let runs: Vec<_> = (0..8)
         .map(|_| {
             let mut command = home.command(&args);
@@ -348,23 +351,8 @@ fn the_cache_key_is_the_session_profiles_and_files_included() {
 fn credential_process_prints_no_secret_on_stderr_and_fails_with_1() {
     let moto = Moto::start();
     let mut home = Home::with_keys(&moto.access_key_id, &moto.secret_access_key);
-    let mfa = home.mfa_command();
-    let cache = home.path("cache").display().to_string();
-    let args = [
-        "credential-process",
-        "--role-arn",
-        &moto.role_arn,
-        "--serial-number",
-        SERIAL,
-        "--mfa-command",
-        &mfa,
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
-        moto.url(),
-        "--cache-dir",
-        &cache,
-    ];
+    let args = home.credential_process_args(&moto, &home.mfa_command(0));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     for run in ["fetched", "cached"] {
         let output = home.run(&args);
         assert_success(&output);

@@ -65,7 +65,6 @@ class RefreshableSession(boto3.session.Session):
         # the one STS is called in, unless sts_client_kwargs names another.
         if options["region"] is None:
             options["region"] = self.region_name
-        self.method = method
         self._native = _native.Session(options)
         self._session._credentials = SessionCredentials(self._native)
         self.cache = ClientCache()

@@ -1,9 +1,11 @@
 //! What the fleet tests of both adapters share: the accounts, their keys
 //! and the loopback STS the roles are assumed in.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use refresh_session_core::fleet::FleetKey;
+use refresh_session_core::{Credentials, Error};
 
 use crate::sts_server::{LoopbackSts, StsOptions};
 
@@ -45,4 +47,22 @@ pub fn sts(delay: Duration) -> LoopbackSts {
         lifetime: Duration::from_secs(3600),
         delay,
     })
+}
+
+/// Past the expiry of [`short_lived_sts`]'s credentials.
+pub const PAST_EXPIRY: Duration = Duration::from_millis(2100);
+
+/// What a member handed out after its credential expired with STS down
+/// (503): the expired `first` when set to serve expired credentials, else
+/// STS's error.
+pub fn assert_static_stability(
+    serve_expired: bool,
+    first: &Arc<Credentials>,
+    after_expiry: Result<Arc<Credentials>, Error>,
+) {
+    match (serve_expired, after_expiry) {
+        (true, Ok(served)) => assert_eq!(&served, first),
+        (false, Err(Error::Service(error))) => assert_eq!(error.status(), 503),
+        (_, other) => panic!("serve_expired {serve_expired}: {other:?}"),
+    }
 }
