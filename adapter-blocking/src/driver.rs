@@ -79,9 +79,9 @@ impl Threads {
                 fetch,
                 result: self.hooks.provide(),
             },
-            Request::SourceCredentials { fetch } => Input::SourceCredentials {
+            Request::SourceCredentials { fetch, refused } => Input::SourceCredentials {
                 fetch,
-                result: self.hooks.source(),
+                result: self.hooks.source(refused),
             },
             Request::ReadFile { fetch, path } => Input::FileRead {
                 fetch,

@@ -36,7 +36,7 @@ impl SessionFleet {
     /// member.
     pub fn builder() -> FleetBuilder {
         FleetBuilder {
-            template: Builder::new(SessionConfig::custom()),
+            template: Builder::new(SessionConfig::fleet()),
             limits: FleetLimits::default(),
         }
     }
@@ -152,7 +152,16 @@ impl FleetBuilder {
             pace: FleetPace::new(pacer, clock),
         };
         let transport = Transport::new(config.http_timeouts(), None);
-        self.template = self.template.transport(transport).admission(admission);
+        self.template = self.template.transport(transport);
+        if let Some(mfa) = self.template.session_config().take_mfa_session()? {
+            // Deferred: building it reads the shared files at most.
+            let mfa_session = self.template.for_member(mfa).build().map_err(|e| match e {
+                Error::Config(e) => e,
+                other => ConfigError::new("mfa_session", other.to_string()),
+            })?;
+            self.template = self.template.source_session(&mfa_session);
+        }
+        self.template = self.template.admission(admission);
         Ok(SessionFleet {
             inner: Arc::new(Inner {
                 members: FleetMembers::new(&self.limits),

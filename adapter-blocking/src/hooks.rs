@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::error::HookError;
+use refresh_session_core::rejection::Refused;
 use refresh_session_core::{ConfigError, Credentials, Error, Secret};
 
 use crate::session::RefreshableSession;
@@ -56,10 +57,16 @@ impl Hooks {
         }
     }
 
-    /// The source session's current credentials.
-    pub(crate) fn source(&self) -> Result<Arc<Credentials>, Error> {
+    /// The source session's current credentials, once it has been told
+    /// of the ones STS `refused`.
+    pub(crate) fn source(&self, refused: Option<Refused>) -> Result<Arc<Credentials>, Error> {
         match &self.source {
-            Some(session) => session.credentials(),
+            Some(session) => {
+                if let Some(refused) = refused {
+                    session.credentials_rejected(&refused.access_key_id, refused.rejection);
+                }
+                session.credentials()
+            }
             None => Err(ConfigError::new(
                 "source_session",
                 "source credentials were asked for, but no source session is set",

@@ -9,7 +9,7 @@ use refresh_session_core::engine::Metrics;
 use refresh_session_core::iot::{Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::source::SourceCredentials;
-use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
+use refresh_session_core::sts::{self, AssumeRole, CallerIdentity, GetSessionToken};
 use refresh_session_core::{Credentials, Error, SessionConfig, SessionOptions};
 
 use crate::driver::{self, Shared, Threads};
@@ -37,6 +37,17 @@ impl RefreshableSession {
     /// A session whose credentials come from STS `AssumeRole`.
     pub fn sts(params: AssumeRole) -> Builder {
         Builder::new(SessionConfig::assume_role(params))
+    }
+
+    /// A session whose credentials are an MFA session from STS
+    /// `GetSessionToken`: an IAM user's keys (the default chain's, or
+    /// `source_credentials`) and a code from the MFA token provider or
+    /// command, asked again only when the MFA session nears its expiry.
+    /// Give it to the sessions of MFA-protected roles as their
+    /// `source_session`, or use [`mfa_session`](SessionOptions::mfa_session),
+    /// which does that for you.
+    pub fn session_token(params: GetSessionToken) -> Builder {
+        Builder::new(SessionConfig::session_token(params))
     }
 
     /// A session whose credentials come from AWS IoT Core's credential
@@ -225,6 +236,10 @@ impl Builder {
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub fn build(mut self) -> Result<RefreshableSession, Error> {
+        if let Some(config) = self.config.take_mfa_session()? {
+            let mfa_session = self.for_member(config).build()?;
+            self = self.source_session(&mfa_session);
+        }
         let NewEngine {
             engine,
             session,

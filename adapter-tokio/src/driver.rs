@@ -92,9 +92,9 @@ impl Tasks {
                 fetch,
                 result: self.hooks.provide(runtime).await,
             },
-            Request::SourceCredentials { fetch } => Input::SourceCredentials {
+            Request::SourceCredentials { fetch, refused } => Input::SourceCredentials {
                 fetch,
-                result: self.hooks.source().await,
+                result: self.hooks.source(refused).await,
             },
             Request::ReadFile { fetch, path } => Input::FileRead {
                 fetch,

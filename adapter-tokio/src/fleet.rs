@@ -31,6 +31,9 @@ struct Inner {
     transport: Arc<dyn HttpTransport>,
     runtime: Arc<dyn Runtime>,
     admission: Arc<Admission>,
+    /// The MFA session every member signs with (`mfa_session`), built with
+    /// the first member.
+    mfa_session: Option<(SessionConfig, OnceCell<RefreshableSession>)>,
 }
 
 /// Sessions by [`FleetKey`], created on first use. Cheap to clone.
@@ -44,7 +47,7 @@ impl SessionFleet {
     /// member.
     pub fn builder() -> FleetBuilder {
         FleetBuilder {
-            template: Builder::new(SessionConfig::custom()),
+            template: Builder::new(SessionConfig::fleet()),
             limits: FleetLimits::default(),
         }
     }
@@ -88,6 +91,12 @@ impl SessionFleet {
         builder.hooks = self.inner.hooks.clone();
         builder.transport = Some(self.inner.transport.clone());
         builder.runtime = Some(self.inner.runtime.clone());
+        if let Some((config, session)) = &self.inner.mfa_session {
+            let mfa_session = session
+                .get_or_try_init(|| builder.for_source(config.clone()).build())
+                .await?;
+            builder = builder.source_session(mfa_session);
+        }
         builder.admission = Some(self.inner.admission.clone());
         builder.build().await
     }
@@ -152,6 +161,7 @@ impl FleetBuilder {
             transport,
             ..
         } = self.template;
+        let mfa_session = config.take_mfa_session()?.map(|mfa| (mfa, OnceCell::new()));
         config.use_admission();
         let runtime = match runtime {
             Some(runtime) => runtime,
@@ -174,6 +184,7 @@ impl FleetBuilder {
                 transport,
                 runtime,
                 admission,
+                mfa_session,
             }),
         })
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use refresh_session_core::custom::CustomCredentials;
 use refresh_session_core::error::HookError;
+use refresh_session_core::rejection::Refused;
 use refresh_session_core::{ConfigError, Credentials, Error, Secret};
 use refresh_session_io::{MfaCommand, unwind};
 use tokio::sync::oneshot;
@@ -24,9 +25,10 @@ type BlockingMfa = dyn Fn(&str) -> Result<String, BoxError> + Send + Sync;
 type AsyncCustom =
     dyn Fn() -> BoxFuture<'static, Result<CustomCredentials, BoxError>> + Send + Sync;
 type BlockingCustom = dyn Fn() -> Result<CustomCredentials, BoxError> + Send + Sync;
-/// Boxed: a source session's refresh is another session's future.
+/// Boxed: a source session's refresh is another session's future. Given
+/// the credentials STS refused, if any.
 pub(crate) type SourceProvider =
-    dyn Fn() -> BoxFuture<'static, Result<Arc<Credentials>, Error>> + Send + Sync;
+    dyn Fn(Option<Refused>) -> BoxFuture<'static, Result<Arc<Credentials>, Error>> + Send + Sync;
 
 /// Where MFA codes come from.
 #[derive(Clone)]
@@ -97,10 +99,11 @@ impl Hooks {
         result.map_err(HookError::new)
     }
 
-    /// The source's current credentials.
-    pub(crate) async fn source(&self) -> Result<Arc<Credentials>, Error> {
+    /// The source's current credentials, once it has been told of the
+    /// ones STS `refused`.
+    pub(crate) async fn source(&self, refused: Option<Refused>) -> Result<Arc<Credentials>, Error> {
         match &self.source {
-            Some(source) => source().await,
+            Some(source) => source(refused).await,
             None => Err(ConfigError::new(
                 "source_provider",
                 "source credentials were asked for, but no source is set",
@@ -110,11 +113,17 @@ impl Hooks {
     }
 }
 
-/// Signs with `session`'s credentials.
+/// Signs with `session`'s credentials; a refusal is passed on to it, so
+/// that it refreshes.
 pub(crate) fn source_session(session: RefreshableSession) -> Arc<SourceProvider> {
-    Arc::new(move || {
+    Arc::new(move |refused: Option<Refused>| {
         let session = session.clone();
-        Box::pin(async move { session.credentials().await })
+        Box::pin(async move {
+            if let Some(refused) = refused {
+                session.credentials_rejected(&refused.access_key_id, refused.rejection);
+            }
+            session.credentials().await
+        })
     })
 }
 
@@ -126,7 +135,8 @@ where
     Fut: Future<Output = Result<Credentials, BoxError>> + Send + 'static,
 {
     let provider = Arc::new(provider);
-    Arc::new(move || {
+    // A provider is asked again as it is: it has no refresh to start.
+    Arc::new(move |_refused| {
         let provider = Arc::clone(&provider);
         Box::pin(async move {
             guarded_async("source credentials provider", || Box::pin(provider()))

@@ -82,7 +82,7 @@ pub use refresh_session_core::iot::{Iot, Pkcs11, TlsIdentity};
 #[cfg(feature = "mqtt")]
 pub use refresh_session_core::mqtt::Mqtt;
 pub use refresh_session_core::rejection::Rejection;
-pub use refresh_session_core::sts::{AssumeRole, CallerIdentity};
+pub use refresh_session_core::sts::{AssumeRole, CallerIdentity, GetSessionToken};
 pub use refresh_session_core::{ConfigError, Credentials, Error, Secret, SessionOptions, error};
 /// The MQTT client crate [`RefreshableSession::mqtt`] returns clients of.
 #[cfg(feature = "mqtt")]
@@ -100,7 +100,7 @@ pub mod prelude {
     #[cfg(feature = "mqtt")]
     pub use crate::Mqtt;
     pub use crate::{
-        AssumeRole, Credentials, CustomCredentials, FleetOptions, Iot, Pkcs11, RefreshableSession,
-        SessionOptions,
+        AssumeRole, Credentials, CustomCredentials, FleetOptions, GetSessionToken, Iot, Pkcs11,
+        RefreshableSession, SessionOptions,
     };
 }

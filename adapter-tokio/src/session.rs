@@ -11,7 +11,7 @@ use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_core::iot::{DeviceIdentity, Iot, TlsIdentity};
 use refresh_session_core::rejection::Rejection;
 use refresh_session_core::source::SourceCredentials;
-use refresh_session_core::sts::{self, AssumeRole, CallerIdentity};
+use refresh_session_core::sts::{self, AssumeRole, CallerIdentity, GetSessionToken};
 use refresh_session_core::{ConfigError, Credentials, Error, SessionConfig, SessionOptions};
 use refresh_session_io::tls::DeviceTls;
 use refresh_session_io::{MfaCommand, NewEngine, SessionHandle, new_engine};
@@ -39,6 +39,17 @@ impl RefreshableSession {
     /// A session whose credentials come from STS `AssumeRole`.
     pub fn sts(params: AssumeRole) -> Builder {
         Builder::new(SessionConfig::assume_role(params))
+    }
+
+    /// A session whose credentials are an MFA session from STS
+    /// `GetSessionToken`: an IAM user's keys (the default chain's, or
+    /// `source_credentials`) and a code from the MFA token provider or
+    /// command, asked again only when the MFA session nears its expiry.
+    /// Give it to the sessions of MFA-protected roles as their
+    /// `source_session`, or use [`mfa_session`](SessionOptions::mfa_session),
+    /// which does that for you.
+    pub fn session_token(params: GetSessionToken) -> Builder {
+        Builder::new(SessionConfig::session_token(params))
     }
 
     /// A session whose credentials come from AWS IoT Core's credential
@@ -182,6 +193,18 @@ impl Builder {
         }
     }
 
+    /// A builder of `config` with this one's hooks, runtime and transport:
+    /// the MFA session this one's STS calls are signed with.
+    pub(crate) fn for_source(&self, config: SessionConfig) -> Self {
+        Self {
+            config,
+            hooks: self.hooks.clone(),
+            runtime: self.runtime.clone(),
+            transport: self.transport.clone(),
+            admission: None,
+        }
+    }
+
     /// Asks the async `provider` for an MFA code, given the device's serial
     /// number, on every refresh. Requires `SerialNumber` on the role;
     /// excludes an MFA command.
@@ -246,6 +269,10 @@ impl Builder {
     /// (`defer_refresh(false)`) fetches its first credential here and
     /// returns the error if that fails.
     pub async fn build(mut self) -> Result<RefreshableSession, Error> {
+        if let Some(config) = self.config.take_mfa_session()? {
+            let mfa_session = Box::pin(self.for_source(config).build()).await?;
+            self = self.source_session(&mfa_session);
+        }
         let runtime = match self.runtime {
             Some(runtime) => runtime,
             None => default_runtime()?,

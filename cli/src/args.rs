@@ -2,6 +2,7 @@
 //! after the AWS CLI's flags where it has one.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -123,6 +124,20 @@ pub(crate) struct SessionArgs {
     /// The MFA device's serial number (ARN): AssumeRole asks for a code.
     #[arg(long, global = true, value_name = "ARN", requires = "role_arn")]
     pub(crate) serial_number: Option<String>,
+    /// Assume the role with an MFA session: one GetSessionToken code for
+    /// --serial-number lasts DURATION (15m to 36h, e.g. 12h, 90m, 3600s)
+    /// and signs every AssumeRole meanwhile, without a code. The source
+    /// credentials must be an IAM user's keys. credential-process keeps the
+    /// MFA session in its cache: runs for any role ask for one code per
+    /// DURATION.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        requires = "serial_number",
+        value_parser = parse_duration
+    )]
+    pub(crate) mfa_session: Option<Duration>,
     /// A shell command that prints the MFA code (e.g. `ykman oath accounts
     /// code --single aws`) [default: ask on the terminal].
     #[arg(long, global = true, value_name = "COMMAND")]
@@ -193,4 +208,52 @@ pub(crate) struct SessionArgs {
     /// webpki roots].
     #[arg(long, global = true, value_name = "FILE", requires = "iot_endpoint")]
     pub(crate) ca: Option<PathBuf>,
+}
+
+/// A duration as whole seconds with an optional unit: `3600`, `3600s`,
+/// `90m`, `12h`, `1d`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("expected a number of seconds, or of s, m, h or d: 12h, 90m".into()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .map(Duration::from_secs)
+        .ok_or_else(|| "expected a number of seconds, or of s, m, h or d: 12h, 90m".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        let secs = |text| parse_duration(text).map(|d| d.as_secs());
+        assert_eq!(secs("3600"), Ok(3600));
+        assert_eq!(secs("3600s"), Ok(3600));
+        assert_eq!(secs("90m"), Ok(5400));
+        assert_eq!(secs("12h"), Ok(43_200));
+        assert_eq!(secs("1d"), Ok(86_400));
+        for bad in [
+            "",
+            "h",
+            "12 h",
+            "1.5h",
+            "12y",
+            "-1h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use refresh_session_blocking::{ConfigError, Credentials};
+use refresh_session_blocking::{ConfigError, Credentials, Error};
 use refresh_session_core::chain::process;
 use refresh_session_core::policy::{Freshness, RefreshPolicy};
 use ring::digest::{SHA256, digest};
@@ -74,12 +74,7 @@ impl DiskCache {
     /// `policy`. A missing, unreadable, malformed or stale file, or one
     /// that is not this user's alone, is no answer: it is fetched again
     /// and replaced.
-    pub(crate) fn load(
-        &self,
-        key: &str,
-        policy: &RefreshPolicy,
-        now: OffsetDateTime,
-    ) -> Option<Credentials> {
+    fn load(&self, key: &str, policy: &RefreshPolicy, now: OffsetDateTime) -> Option<Credentials> {
         let mut file = File::open(self.path(key, "json")).ok()?;
         let metadata = file.metadata().ok()?;
         if !owned_privately(&metadata) || metadata.len() > MAX_FILE_BYTES {
@@ -95,7 +90,7 @@ impl DiskCache {
 
     /// Takes the lock on `key`'s entry (a `.lock` file beside it), waiting
     /// while another run holds it, up to [`LOCK_WAIT`]; `None` past that.
-    pub(crate) fn lock(&self, key: &str) -> io::Result<Option<EntryLock>> {
+    fn lock(&self, key: &str) -> io::Result<Option<EntryLock>> {
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -116,11 +111,55 @@ impl DiskCache {
         }
     }
 
+    /// `key`'s credentials from the cache while they are fresh under
+    /// `policy`; else from `fetch`, stored. Runs that miss at once take
+    /// turns on the entry's lock, and those that waited read what the first
+    /// stored. `what` names the credentials in the status lines.
+    pub(crate) fn through(
+        &self,
+        key: &str,
+        policy: &RefreshPolicy,
+        what: &str,
+        fetch: impl FnOnce() -> Result<Credentials, Error>,
+    ) -> Result<Credentials, Error> {
+        let cached = || self.load(key, policy, OffsetDateTime::now_utc());
+        if let Some(credentials) = cached() {
+            eprintln!("refresh-session: {what} from the cache");
+            return Ok(credentials);
+        }
+        let _turn = match self.lock(key) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                eprintln!("refresh-session: warning: another run holds the cache entry; fetching");
+                None
+            }
+            Err(error) => {
+                eprintln!("refresh-session: warning: the cache entry cannot be locked: {error}");
+                None
+            }
+        };
+        if let Some(credentials) = cached() {
+            eprintln!("refresh-session: {what} from the cache, fetched by another run");
+            return Ok(credentials);
+        }
+        let credentials = fetch()?;
+        self.replace(key, &credentials, what);
+        Ok(credentials)
+    }
+
+    /// Stores `credentials` for `key`; a failure is a warning: they are
+    /// good, just not cached.
+    pub(crate) fn replace(&self, key: &str, credentials: &Credentials, what: &str) {
+        if let Err(error) = self.store(key, credentials) {
+            eprintln!("refresh-session: warning: {what} not cached: {error}");
+        }
+    }
+
     /// Stores `credentials` for `key`, fetched just now: written to a new
     /// file then renamed, so a concurrent run reads the old file or the
     /// new one, never half of one. Credentials that never expire are not
     /// written to disk.
-    pub(crate) fn store(&self, key: &str, credentials: &Credentials) -> io::Result<()> {
+    fn store(&self, key: &str, credentials: &Credentials) -> io::Result<()> {
         if credentials.expiration().is_none() {
             return Ok(());
         }

@@ -9,11 +9,13 @@ mod args;
 mod cache;
 mod endpoint;
 mod exec;
+mod mfa_session;
 mod prompt;
 mod session;
 mod shadowing;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -21,7 +23,6 @@ use refresh_session_blocking::{Credentials, Error};
 use refresh_session_core::chain::process;
 use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_core::policy::RefreshPolicy;
-use time::OffsetDateTime;
 
 use crate::args::{CacheArgs, Cli, Command, Output, SessionArgs};
 use crate::cache::DiskCache;
@@ -74,7 +75,8 @@ fn printable(text: &str) -> String {
 
 /// Prints `credential_process` JSON, from the disk cache while it is
 /// fresh; on a miss, one run at a time fetches for the same entry, and
-/// those that waited read what it stored.
+/// those that waited read what it stored. With `--mfa-session`, the MFA
+/// session is cached the same way, beside the roles it signs for.
 fn credential_process(args: &SessionArgs, cache: &CacheArgs) -> Result<i32, Error> {
     let policy = RefreshPolicy::new(
         args.advisory_timeout.map(Duration::from_secs),
@@ -82,37 +84,27 @@ fn credential_process(args: &SessionArgs, cache: &CacheArgs) -> Result<i32, Erro
     )?;
     let disk = match cache.no_cache {
         true => None,
-        false => DiskCache::open(cache.cache_dir.clone())?,
+        false => DiskCache::open(cache.cache_dir.clone())?.map(Arc::new),
     };
-    let session = session::build(args, true)?;
-    let key = cache_key(args, session.fingerprint());
-    let cached = |disk: &DiskCache| disk.load(&key, &policy, OffsetDateTime::now_utc());
     let Some(disk) = disk else {
-        return print_process_json(&*session.credentials()?);
+        return print_process_json(&*session::build(args, true)?.credentials()?);
     };
-    if let Some(credentials) = cached(&disk) {
-        eprintln!("refresh-session: credentials from the cache");
-        return print_process_json(&credentials);
-    }
-    let _turn = match disk.lock(&key) {
-        Ok(Some(lock)) => Some(lock),
-        Ok(None) => {
-            eprintln!("refresh-session: warning: another run holds the cache entry; fetching");
-            None
+    let (session, fingerprints) = match mfa_session::cached(args, &disk)? {
+        Some(mfa) => {
+            let session = session::signed_by(args, &mfa.source)?;
+            let fingerprints = [session.fingerprint(), mfa.fingerprint];
+            (session, fingerprints.to_vec())
         }
-        Err(error) => {
-            eprintln!("refresh-session: warning: the cache entry cannot be locked: {error}");
-            None
+        None => {
+            let session = session::build(args, true)?;
+            let fingerprints = vec![session.fingerprint()];
+            (session, fingerprints)
         }
     };
-    if let Some(credentials) = cached(&disk) {
-        eprintln!("refresh-session: credentials from the cache, fetched by another run");
-        return print_process_json(&credentials);
-    }
-    let credentials = session.credentials()?;
-    if let Err(error) = disk.store(&key, &credentials) {
-        eprintln!("refresh-session: warning: credentials not cached: {error}");
-    }
+    let key = cache_key(args, &fingerprints);
+    let credentials = disk.through(&key, &policy, "credentials", || {
+        session.credentials().map(|c| (*c).clone())
+    })?;
     print_process_json(&credentials)
 }
 
@@ -125,14 +117,19 @@ fn print_process_json(credentials: &Credentials) -> Result<i32, Error> {
 /// the session, and its fingerprint (every variable its resolution read,
 /// set or not, and the shared files' contents), so that two runs share an
 /// entry only when they would get the same credentials.
-fn cache_key(args: &SessionArgs, fingerprint: Fingerprint) -> String {
+fn cache_key(args: &SessionArgs, fingerprints: &[Fingerprint]) -> String {
     let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let fingerprints: Vec<String> = fingerprints
+        .iter()
+        .map(|f| refresh_session_core::hex::encode(f.as_bytes()))
+        .collect();
     serde_json::json!({
         "role_arn": args.role_arn,
         "role_session_name": args.role_session_name,
         "duration_seconds": args.duration_seconds,
         "external_id": args.external_id,
         "serial_number": args.serial_number,
+        "mfa_session": args.mfa_session.map(|d| d.as_secs()),
         "region": args.region,
         "endpoint_url": args.endpoint_url,
         "profile": args.profile,
@@ -141,7 +138,7 @@ fn cache_key(args: &SessionArgs, fingerprint: Fingerprint) -> String {
         "thing_name": args.thing_name,
         "certificate": path(&args.certificate),
         "pkcs11": args.pkcs11,
-        "fingerprint": refresh_session_core::hex::encode(fingerprint.as_bytes()),
+        "fingerprints": fingerprints,
     })
     .to_string()
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use refresh_session_blocking::prelude::*;
-use refresh_session_blocking::{Builder, ConfigError, Error, Pkcs11, Secret};
+use refresh_session_blocking::{Builder, ConfigError, Error, GetSessionToken, Pkcs11, Secret};
 
 use refresh_session_core::command::PKCS11_PIN_VARIABLE;
 
@@ -15,9 +15,39 @@ use crate::args::SessionArgs;
 use crate::prompt;
 
 /// Builds the session: deferred for one-shot commands, eager for `exec`
-/// (its background refresh keeps the child from ever waiting).
+/// (its background refresh keeps the child from ever waiting). With
+/// `--mfa-session`, the role is signed by an MFA session of its own.
 pub(crate) fn build(args: &SessionArgs, defer_refresh: bool) -> Result<RefreshableSession, Error> {
-    let mut builder = method(args)?.defer_refresh(defer_refresh);
+    let mut builder = with_mfa_codes(options(method(args)?, args), args);
+    if let (Some(duration), Some(serial)) = (args.mfa_session, &args.serial_number) {
+        builder = builder.mfa_session(serial, duration);
+    }
+    builder.defer_refresh(defer_refresh).build()
+}
+
+/// The `--mfa-session` alone: `GetSessionToken` for `--serial-number`,
+/// signed by the default chain's credentials, asking for codes.
+pub(crate) fn mfa_session(args: &SessionArgs) -> Result<Option<RefreshableSession>, Error> {
+    let (Some(duration), Some(serial)) = (args.mfa_session, &args.serial_number) else {
+        return Ok(None);
+    };
+    let params = GetSessionToken::new(serial).duration(duration);
+    let builder = options(RefreshableSession::session_token(params), args);
+    with_mfa_codes(builder, args).build().map(Some)
+}
+
+/// The role, signed by `mfa_session`'s credentials and asking for no code.
+pub(crate) fn signed_by(
+    args: &SessionArgs,
+    mfa_session: &RefreshableSession,
+) -> Result<RefreshableSession, Error> {
+    options(method(args)?, args)
+        .source_session(mfa_session)
+        .build()
+}
+
+/// The options every session of these flags has.
+fn options(mut builder: Builder, args: &SessionArgs) -> Builder {
     if let Some(region) = &args.region {
         builder = builder.region(region);
     }
@@ -33,13 +63,16 @@ pub(crate) fn build(args: &SessionArgs, defer_refresh: bool) -> Result<Refreshab
     if let Some(seconds) = args.mandatory_timeout {
         builder = builder.mandatory_timeout(Duration::from_secs(seconds));
     }
-    builder = builder.serve_expired_on_failure(args.serve_expired_on_failure);
-    builder = match (&args.mfa_command, &args.serial_number) {
+    builder.serve_expired_on_failure(args.serve_expired_on_failure)
+}
+
+/// Where MFA codes come from: `--mfa-command`, else the terminal.
+fn with_mfa_codes(builder: Builder, args: &SessionArgs) -> Builder {
+    match (&args.mfa_command, &args.serial_number) {
         (Some(line), _) => builder.mfa_command(shell(line)),
         (None, Some(_)) => builder.mfa_token_provider(prompt::mfa_code),
         (None, None) => builder,
-    };
-    builder.build()
+    }
 }
 
 fn method(args: &SessionArgs) -> Result<Builder, Error> {
@@ -63,7 +96,8 @@ fn assume_role(args: &SessionArgs, role_arn: &str) -> AssumeRole {
     if let Some(id) = &args.external_id {
         params = params.external_id(id);
     }
-    if let Some(serial) = &args.serial_number {
+    // With an MFA session, the code goes to GetSessionToken instead.
+    if let (Some(serial), None) = (&args.serial_number, args.mfa_session) {
         params = params.serial_number(serial);
     }
     params

@@ -15,6 +15,7 @@ use refresh_session_tests::chain_oracle::botocore_resolve;
 use refresh_session_tests::iot_server::{IotOptions, LoopbackIot};
 use refresh_session_tests::moto::{Moto, python};
 use refresh_session_tests::pki::Authority;
+use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
 use tempfile::TempDir;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_refresh-session");
@@ -704,6 +705,67 @@ fn the_endpoint_answers_at_once_and_idles_while_2000_connections_hang() {
     }
 }
 
+/// `credential-process` for `role` through an MFA session, on the
+/// loopback STS.
+fn mfa_session_args<'a>(home: &Home, sts: &'a LoopbackSts, role: &'a str) -> Vec<String> {
+    let cache = home.path("cache").display().to_string();
+    [
+        "credential-process",
+        "--role-arn",
+        role,
+        "--serial-number",
+        SERIAL,
+        "--mfa-session",
+        "1h",
+        "--mfa-command",
+        &home.mfa_command(0),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &sts.url(),
+        "--cache-dir",
+        &cache,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn an_mfa_session_serves_three_roles_over_many_runs_with_one_code() {
+    let sts = LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(2),
+        delay: Duration::ZERO,
+    });
+    sts.require_mfa();
+    let home = Home::with_keys("AKIAALICE", "alice-secret");
+    let roles =
+        ["deploy", "read-only", "billing"].map(|r| format!("arn:aws:iam::123456789012:role/{r}"));
+    let run = |role: &str| {
+        let args = mfa_session_args(&home, &sts, role);
+        let output = bounded(home.command(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+        assert_success(&output);
+        access_key(&output)
+    };
+    for _ in 0..3 {
+        for role in &roles {
+            assert!(run(role).starts_with("ASIALOOP"));
+        }
+        // Past the roles' credentials' expiry: every run fetches again.
+        thread::sleep(Duration::from_millis(2100));
+    }
+    assert_eq!(sts.assume_role_calls(), 9, "three roles, three lifetimes");
+    assert_eq!(home.mfa_asked(), 1, "one code for nine role sessions");
+    assert_eq!(sts.mfa_sessions().len(), 1);
+    // STS revokes the MFA session: the next run gets a new one, with one
+    // code, and later runs use that.
+    sts.revoke(&sts.mfa_sessions()[0].access_key_id);
+    assert!(run(&roles[0]).starts_with("ASIALOOP"));
+    assert_eq!(home.mfa_asked(), 2, "one new code");
+    assert!(run(&roles[1]).starts_with("ASIALOOP"));
+    assert_eq!(home.mfa_asked(), 2, "the new MFA session was cached");
+    assert_eq!(sts.refused(), 1);
+}
+
 #[test]
 fn bad_flags_are_usage_errors_with_exit_code_2() {
     let home = Home::new();
@@ -713,8 +775,36 @@ fn bad_flags_are_usage_errors_with_exit_code_2() {
     fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("opened up");
     let shared = shared.display().to_string();
-    let cases: [&[&str]; 8] = [
+    let role = "arn:aws:iam::123456789012:role/app";
+    let cases: [&[&str]; 11] = [
         &["credential-process", "--cache-dir", &shared],
+        &[
+            "credential-process",
+            "--role-arn",
+            role,
+            "--mfa-session",
+            "12h",
+        ],
+        &[
+            "credential-process",
+            "--role-arn",
+            role,
+            "--serial-number",
+            SERIAL,
+            "--mfa-session",
+            "12y",
+        ],
+        &[
+            "env",
+            "--role-arn",
+            role,
+            "--serial-number",
+            SERIAL,
+            "--mfa-session",
+            "37h",
+            "--region",
+            "us-east-1",
+        ],
         &["credential-process", "--no-such-flag"],
         &["whoami", "--duration-seconds", "soon"],
         &["exec"],

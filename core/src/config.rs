@@ -24,7 +24,7 @@ use crate::profile::{ProfileFile, ProfileSet};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::source::SourceCredentials;
-use crate::sts::{self, AssumeRole, StsEndpoint};
+use crate::sts::{self, AssumeRole, GetSessionToken, StsEndpoint};
 
 /// How a session gets credentials and when it refreshes them.
 #[derive(Clone)]
@@ -41,6 +41,7 @@ pub struct SessionConfig {
     serve_expired: bool,
     mfa_command: Option<Vec<OsString>>,
     mfa_command_timeout: Duration,
+    mfa_session: Option<GetSessionToken>,
     http: HttpTimeouts,
     max_attempts: u32,
     retry_deadline: Duration,
@@ -80,6 +81,7 @@ pub trait Clock: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 enum MethodConfig {
     AssumeRole(Box<AssumeRole>),
+    SessionToken(Box<GetSessionToken>),
     Iot(Box<Iot>),
     Custom,
     Chain,
@@ -89,6 +91,20 @@ impl SessionConfig {
     /// Credentials from STS `AssumeRole`.
     pub fn assume_role(params: AssumeRole) -> Self {
         Self::with_method(MethodConfig::AssumeRole(Box::new(params)))
+    }
+
+    /// MFA session credentials from STS `GetSessionToken`, signed with the
+    /// source credentials (an IAM user's keys) and an MFA code from the
+    /// token provider or command: a source session for roles whose trust
+    /// policy requires MFA.
+    pub fn session_token(params: GetSessionToken) -> Self {
+        Self::with_method(MethodConfig::SessionToken(Box::new(params)))
+    }
+
+    /// The template of a fleet's members: each gets its role from
+    /// [`for_role`](Self::for_role).
+    pub fn fleet() -> Self {
+        Self::assume_role(AssumeRole::default())
     }
 
     /// Credentials from a custom provider that the driver calls.
@@ -136,6 +152,7 @@ impl SessionConfig {
             serve_expired: false,
             mfa_command: None,
             mfa_command_timeout: CommandSpec::DEFAULT_TIMEOUT,
+            mfa_session: None,
             http: HttpTimeouts::default(),
             max_attempts: RetryPolicy::default().max_attempts(),
             retry_deadline: RetryPolicy::default().deadline(),
@@ -168,6 +185,52 @@ impl SessionConfig {
     /// call this with [`SourceCredentials::External`] for a source session.
     pub fn use_source(&mut self, source: SourceCredentials) {
         self.source = Some(source);
+    }
+
+    /// Splits off the MFA session set with [`SessionOptions::mfa_session`]:
+    /// returns the configuration of a session of its credentials
+    /// (`GetSessionToken`, signed with this configuration's source
+    /// credentials, asking its MFA token provider or command for codes), and
+    /// leaves this one a role that asks for no code, to be signed with those
+    /// credentials. Adapters build the returned session first and make it
+    /// this one's source session (see [`use_source`](Self::use_source)):
+    /// every role signed by it shares one MFA session and one code.
+    pub fn take_mfa_session(&mut self) -> Result<Option<SessionConfig>, ConfigError> {
+        let Some(params) = self.mfa_session.take() else {
+            return Ok(None);
+        };
+        match &self.method {
+            MethodConfig::AssumeRole(role)
+                if role.mfa_serial().is_some() || role.static_token_code().is_some() =>
+            {
+                return Err(ConfigError::new(
+                    "SerialNumber",
+                    "with an MFA session the role is assumed without a code: set the MFA device on mfa_session only",
+                ));
+            }
+            MethodConfig::AssumeRole(_) => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "mfa_session",
+                    "applies to STS role sessions and fleets only",
+                ));
+            }
+        }
+        let session = Self {
+            method: MethodConfig::SessionToken(Box::new(params)),
+            // The MFA session refreshes when a role asks and its own
+            // lifetime says, never on a timer that would prompt unasked.
+            defer_refresh: true,
+            advisory_timeout: None,
+            mandatory_timeout: None,
+            admission: false,
+            serve_expired: false,
+            ..self.clone()
+        };
+        self.mfa_token_provider = false;
+        self.mfa_command = None;
+        self.source = Some(SourceCredentials::External);
+        Ok(Some(session))
     }
 
     /// The clock set with [`SessionOptions::clock`], if any.
@@ -212,6 +275,12 @@ impl SessionConfig {
         env: &dyn Fn(&str) -> Option<String>,
         now: OffsetDateTime,
     ) -> Result<Resolved, ConfigError> {
+        if self.mfa_session.is_some() {
+            return Err(ConfigError::new(
+                "mfa_session",
+                "was not split off (SessionConfig::take_mfa_session) by the driver building this session",
+            ));
+        }
         let policy = RefreshPolicy::new(self.advisory_timeout, self.mandatory_timeout)?;
         self.http.check()?;
         let retry = RetryPolicy::new(self.max_attempts, self.retry_deadline)?;
@@ -239,13 +308,26 @@ impl SessionConfig {
                     Some(SourceCredentials::External) => RoleSource::External,
                     None => RoleSource::Chain(chain()?),
                 };
-                let mfa = Mfa::resolve(&params, mfa_hook, source.needs_mfa())?;
-                let role = RoleMethod {
-                    params: Box::new(params),
-                    source,
-                    mfa,
+                let mfa = Mfa::resolve(
+                    params.mfa_serial(),
+                    params.static_token_code(),
+                    mfa_hook,
+                    source.needs_mfa(),
+                )?;
+                let call = StsCall::AssumeRole(Box::new(params));
+                (Method::Sts(StsMethod { call, source, mfa }), None)
+            }
+            MethodConfig::SessionToken(params) => {
+                let loopback = endpoint_url.as_deref().is_some_and(sts::is_loopback_url);
+                let params = params.validated(loopback)?;
+                let source = match self.source {
+                    Some(SourceCredentials::Static(credentials)) => RoleSource::Static(credentials),
+                    Some(SourceCredentials::External) => RoleSource::External,
+                    None => RoleSource::Chain(chain()?),
                 };
-                (Method::AssumeRole(role), None)
+                let mfa = Mfa::resolve(Some(params.serial_number()), None, mfa_hook, false)?;
+                let call = StsCall::SessionToken(Box::new(params));
+                (Method::Sts(StsMethod { call, source, mfa }), None)
             }
             MethodConfig::Iot(params) => {
                 let (request, device) = params.validated()?;
@@ -266,7 +348,7 @@ impl SessionConfig {
             ));
         }
         let uses_hook = match &method {
-            Method::AssumeRole(_) => true,
+            Method::Sts(_) => true,
             other => other
                 .chain()
                 .is_some_and(|c| c.mfa_serials().next().is_some()),
@@ -306,7 +388,7 @@ impl SessionConfig {
             )),
         };
         let calls_sts = match &method {
-            Method::AssumeRole(_) => true,
+            Method::Sts(_) => true,
             other => other.chain().is_some_and(ChainSource::calls_sts),
         };
         if calls_sts {
@@ -415,6 +497,7 @@ impl fmt::Debug for SessionConfig {
             .field("serve_expired_on_failure", &self.serve_expired)
             .field("mfa_command", &self.mfa_command)
             .field("mfa_command_timeout", &self.mfa_command_timeout)
+            .field("mfa_session", &self.mfa_session)
             .field("http", &self.http)
             .field("max_attempts", &self.max_attempts)
             .field("retry_deadline", &self.retry_deadline)
@@ -510,6 +593,22 @@ pub trait SessionOptions: Sized {
         self
     }
 
+    /// Assumes the role with an MFA session instead of a code per call: an
+    /// STS `GetSessionToken` with `serial_number` and one code (from the
+    /// MFA token provider or command) gets session credentials that last
+    /// `duration` (15 minutes to 36 hours; an hour for the root user), and
+    /// every `AssumeRole` is signed with them, without `SerialNumber` or
+    /// `TokenCode`: roles whose trust policy requires MFA accept them. A
+    /// new code is asked for only when the MFA session nears its expiry or
+    /// STS refuses it. The source credentials must be an IAM user's
+    /// long-term keys, as `GetSessionToken` requires. On a fleet, all
+    /// members share the one MFA session.
+    fn mfa_session(mut self, serial_number: impl Into<String>, duration: Duration) -> Self {
+        self.session_config().mfa_session =
+            Some(GetSessionToken::new(serial_number).duration(duration));
+        self
+    }
+
     /// How long connecting to STS may take (default 3 s).
     fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.session_config().http.connect = timeout;
@@ -597,21 +696,29 @@ pub(crate) struct Resolved {
 
 #[derive(Debug)]
 pub(crate) enum Method {
-    AssumeRole(RoleMethod),
+    Sts(StsMethod),
     Iot(Box<IotRequest>),
     Custom,
     Chain(Box<ChainSource>),
 }
 
-/// What an `AssumeRole` session needs for every fetch.
+/// What an STS session needs for every fetch.
 #[derive(Debug)]
-pub(crate) struct RoleMethod {
-    pub(crate) params: Box<AssumeRole>,
+pub(crate) struct StsMethod {
+    pub(crate) call: StsCall,
     pub(crate) source: RoleSource,
     pub(crate) mfa: Mfa,
 }
 
-/// Where an `AssumeRole` session's signing credentials come from.
+/// The STS call that gets an STS session's credentials.
+#[derive(Debug, Clone)]
+pub(crate) enum StsCall {
+    AssumeRole(Box<AssumeRole>),
+    /// An MFA session.
+    SessionToken(Box<GetSessionToken>),
+}
+
+/// Where an STS session's signing credentials come from.
 #[derive(Debug)]
 pub(crate) enum RoleSource {
     Static(Credentials),
@@ -630,7 +737,14 @@ impl Method {
     /// How errors name the method's credentials.
     pub(crate) fn origin(&self) -> &'static str {
         match self {
-            Method::AssumeRole(_) => "STS AssumeRole",
+            Method::Sts(StsMethod {
+                call: StsCall::AssumeRole(_),
+                ..
+            }) => "STS AssumeRole",
+            Method::Sts(StsMethod {
+                call: StsCall::SessionToken(_),
+                ..
+            }) => "STS GetSessionToken",
             Method::Iot(_) => "the IoT credential provider",
             Method::Custom => crate::custom::ORIGIN,
             Method::Chain(_) => "the default credential chain",
@@ -641,7 +755,7 @@ impl Method {
     pub(crate) fn chain(&self) -> Option<&ChainSource> {
         match self {
             Method::Chain(chain)
-            | Method::AssumeRole(RoleMethod {
+            | Method::Sts(StsMethod {
                 source: RoleSource::Chain(chain),
                 ..
             }) => Some(chain),
@@ -658,7 +772,7 @@ impl Method {
     }
 }
 
-/// How MFA codes are obtained for `AssumeRole`.
+/// How MFA codes are obtained for an STS call.
 #[derive(Debug)]
 pub(crate) enum Mfa {
     None,
@@ -673,8 +787,13 @@ pub(crate) enum Mfa {
 impl Mfa {
     /// `for_chain`: the source's profile roles use the provider, so the
     /// session's own role need not.
-    fn resolve(params: &AssumeRole, provider: bool, for_chain: bool) -> Result<Self, ConfigError> {
-        match (params.mfa_serial(), params.static_token_code(), provider) {
+    fn resolve(
+        serial: Option<&str>,
+        code: Option<&Secret>,
+        provider: bool,
+        for_chain: bool,
+    ) -> Result<Self, ConfigError> {
+        match (serial, code, provider) {
             (None, None, true) if for_chain => Ok(Mfa::None),
             (_, Some(_), true) => Err(ConfigError::new(
                 "TokenCode",

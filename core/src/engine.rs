@@ -73,7 +73,7 @@ use crate::fetch::{Answer, Context, Fetch, Need, Progress};
 use crate::fingerprint::Recorder;
 use crate::iot::TlsIdentity;
 use crate::policy::{Freshness, RefreshPolicy, Windows};
-use crate::rejection::Rejection;
+use crate::rejection::{Refused, Rejection};
 use crate::resolved::ResolvedSession;
 use crate::retry::RetryPolicy;
 use crate::saturating;
@@ -145,6 +145,10 @@ pub enum Request {
     SourceCredentials {
         /// The fetch this belongs to.
         fetch: FetchId,
+        /// STS refused the source's previous credentials: tell the source
+        /// (its `credentials_rejected`) before asking it, so that it
+        /// refreshes instead of handing them out again.
+        refused: Option<Refused>,
     },
     /// Read the file at `path` (a web identity token, the SSO token cache,
     /// a container authorization token), at most
@@ -173,7 +177,7 @@ impl Request {
             | Request::Transmit { fetch, .. }
             | Request::MfaToken { fetch, .. }
             | Request::CallProvider { fetch }
-            | Request::SourceCredentials { fetch }
+            | Request::SourceCredentials { fetch, .. }
             | Request::ReadFile { fetch, .. }
             | Request::RunCommand { fetch, .. } => *fetch,
         }
@@ -207,9 +211,10 @@ impl fmt::Debug for Request {
                 .debug_struct("CallProvider")
                 .field("fetch", fetch)
                 .finish(),
-            Request::SourceCredentials { fetch } => f
+            Request::SourceCredentials { fetch, refused } => f
                 .debug_struct("SourceCredentials")
                 .field("fetch", fetch)
+                .field("refused", refused)
                 .finish(),
             Request::ReadFile { fetch, path } => f
                 .debug_struct("ReadFile")
@@ -887,7 +892,9 @@ impl Engine {
                 fetch,
                 serial_number: serial,
             },
-            Progress::Need(Need::Source) => Request::SourceCredentials { fetch },
+            Progress::Need(Need::Source { refused }) => {
+                Request::SourceCredentials { fetch, refused }
+            }
             Progress::Need(Need::ReadFile(path)) => Request::ReadFile { fetch, path },
             Progress::Need(Need::RunCommand(command)) => {
                 self.metrics.upstream_calls += 1;

@@ -3,12 +3,14 @@
 //! the answer; the engine decides when fetches start and what their results
 //! mean for callers.
 //!
-//! `AssumeRole` asks for its source credentials first and for the MFA code
+//! An STS call asks for its source credentials first and for the MFA code
 //! last, right before the request is signed: a chained source may take a
 //! while to refresh, and a TOTP code is only good for about 30 seconds. A
 //! retryable failure of the upstream call (STS, or the IoT credential
 //! provider) is retried with the same inputs, signed anew at the time of the
-//! retry.
+//! retry. When STS refuses a source session's credentials as stale (an MFA
+//! session revoked or expired early), the source is told and asked once
+//! more: one new MFA session, not a loop.
 
 use std::sync::Arc;
 
@@ -16,21 +18,27 @@ use time::OffsetDateTime;
 
 use crate::chain::run::{Ask, ChainSource, SourceRun, Step, Told};
 use crate::command::{CommandOutput, CommandSpec};
-use crate::config::{Method, Mfa, RoleMethod, RoleSource};
+use crate::config::{Method, Mfa, RoleSource, StsCall, StsMethod};
 use crate::credentials::Credentials;
 use crate::custom::{CustomCredentials, ProviderError};
 use crate::error::{ConfigError, Error, HookError, TransportError};
 use crate::iot::{self, IotRequest, TlsIdentity};
 use crate::mfa::{self, MfaError};
+use crate::rejection::{Refused, Rejection};
 use crate::retry::RetryPolicy;
 use crate::saturating;
 use crate::secret::Secret;
-use crate::sts::{self, AssumeRole, StsEndpoint};
+use crate::sts::{self, StsEndpoint};
 
 /// Something a fetch needs from the driver.
 pub(crate) enum Need {
-    Source,
-    MfaToken { serial: String },
+    /// The source credentials; `refused` are the ones STS just refused.
+    Source {
+        refused: Option<Refused>,
+    },
+    MfaToken {
+        serial: String,
+    },
     Transmit(Box<http::Request<Vec<u8>>>, TlsIdentity),
     Provider,
     ReadFile(String),
@@ -59,12 +67,23 @@ pub(crate) enum Answer {
 /// An upstream call, with everything needed to make it again.
 #[derive(Debug)]
 enum Call {
-    AssumeRole {
-        params: Box<AssumeRole>,
+    Sts {
+        call: StsCall,
         source: Arc<Credentials>,
         code: Option<Secret>,
+        /// Whether STS refusing `source` is worth asking the source again.
+        renewable: Renewable,
     },
     Iot(Box<IotRequest>),
+}
+
+/// Whether the source of an STS call can be asked for other credentials
+/// when STS refuses the ones it gave: a source session can, once per
+/// fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Renewable {
+    Once,
+    No,
 }
 
 impl Call {
@@ -72,14 +91,21 @@ impl Call {
     /// TLS identity it goes out with.
     fn request(&self, cx: Context<'_>) -> Result<(http::Request<Vec<u8>>, TlsIdentity), Error> {
         match self {
-            Call::AssumeRole {
-                params,
-                source,
-                code,
+            Call::Sts {
+                call, source, code, ..
             } => {
                 let endpoint = cx.endpoint.as_ref().map_err(|e| Error::from(e.clone()))?;
-                let request =
-                    sts::assume_role_request(params, code.as_ref(), source, endpoint, cx.now)?;
+                let request = match (call, code) {
+                    (StsCall::AssumeRole(params), code) => {
+                        sts::assume_role_request(params, code.as_ref(), source, endpoint, cx.now)?
+                    }
+                    (StsCall::SessionToken(params), Some(code)) => {
+                        sts::session_token_request(params, code, source, endpoint, cx.now)?
+                    }
+                    (StsCall::SessionToken(_), None) => {
+                        return Err(MfaError::StaticTokenSpent.into());
+                    }
+                };
                 Ok((request, TlsIdentity::Default))
             }
             Call::Iot(request) => Ok((request.request()?, TlsIdentity::Device)),
@@ -89,9 +115,18 @@ impl Call {
     /// The credentials in an answer, or the error it stands for.
     fn parse(&self, response: &http::Response<Vec<u8>>) -> Result<Credentials, Error> {
         match self {
-            Call::AssumeRole { .. } => sts::parse_assume_role(response).map(|assumed| {
+            Call::Sts {
+                call: StsCall::AssumeRole(_),
+                ..
+            } => sts::parse_assume_role(response).map(|assumed| {
                 tracing::debug!(target: "refresh_session", arn = %assumed.arn, "role assumed");
                 assumed.credentials
+            }),
+            Call::Sts {
+                call: StsCall::SessionToken(params),
+                ..
+            } => sts::parse_session_token(response).inspect(|credentials| {
+                tracing::info!(target: "refresh_session", serial = params.serial_number(), expiration = ?credentials.expiration(), "MFA session started");
             }),
             Call::Iot(_) => iot::parse_credentials(response),
         }
@@ -160,9 +195,10 @@ impl Attempts {
 /// A fetch in progress: what it waits for, with what it has so far.
 #[derive(Debug)]
 pub(crate) enum Fetch {
-    AwaitSource,
+    AwaitSource(Renewable),
     AwaitToken {
         source: Arc<Credentials>,
+        renewable: Renewable,
     },
     AwaitResponse(Attempt),
     AwaitRetry(Attempt, OffsetDateTime),
@@ -217,12 +253,15 @@ impl Fetch {
         match method {
             Method::Custom => (Fetch::AwaitProvider, Progress::Need(Need::Provider)),
             Method::Iot(request) => transmit(Attempt::first(Call::Iot(request.clone()), cx), cx),
-            Method::AssumeRole(role) => match &mut role.source {
+            Method::Sts(role) => match &mut role.source {
                 RoleSource::Static(credentials) => {
                     let source = Arc::new(credentials.clone());
-                    after_source(role, source, cx)
+                    after_source(role, source, Renewable::No, cx)
                 }
-                RoleSource::External => (Fetch::AwaitSource, Progress::Need(Need::Source)),
+                RoleSource::External => (
+                    Fetch::AwaitSource(Renewable::Once),
+                    Progress::Need(Need::Source { refused: None }),
+                ),
                 RoleSource::Chain(chain) => {
                     let (run, step) = SourceRun::start(chain, cx);
                     chain_step(run, step, method, cx)
@@ -275,25 +314,38 @@ impl Fetch {
     ) -> Option<Progress> {
         let current = std::mem::replace(self, Fetch::Done);
         let (next, progress) = match (current, method, answer) {
-            (Fetch::AwaitSource, Method::AssumeRole(role), Answer::Source(result)) => {
+            (Fetch::AwaitSource(renewable), Method::Sts(role), Answer::Source(result)) => {
                 match result {
-                    Ok(source) => after_source(role, source, cx),
+                    Ok(source) => after_source(role, source, renewable, cx),
                     Err(error) => done(Err(Error::Source(Arc::new(error)))),
                 }
             }
-            (Fetch::AwaitToken { source }, Method::AssumeRole(role), Answer::MfaToken(result)) => {
-                match result
-                    .map_err(MfaError::Provider)
-                    .and_then(|raw| mfa::parse_token(raw.expose()))
-                {
-                    Ok(code) => transmit(Attempt::first(role.call(source, Some(code)), cx), cx),
-                    Err(error) => done(Err(error.into())),
-                }
-            }
+            (
+                Fetch::AwaitToken { source, renewable },
+                Method::Sts(role),
+                Answer::MfaToken(result),
+            ) => match result
+                .map_err(MfaError::Provider)
+                .and_then(|raw| mfa::parse_token(raw.expose()))
+            {
+                Ok(code) => transmit(
+                    Attempt::first(role.call(source, Some(code), renewable), cx),
+                    cx,
+                ),
+                Err(error) => done(Err(error.into())),
+            },
             (Fetch::AwaitResponse(attempt), _, Answer::Response(response)) => {
                 match attempt.call.parse(&response) {
                     Ok(credentials) => done(Ok(credentials)),
-                    Err(error) => retry_or_fail(attempt, error, cx),
+                    Err(error) => match attempt.call.refused_source(&error) {
+                        Some(refused) => (
+                            Fetch::AwaitSource(Renewable::No),
+                            Progress::Need(Need::Source {
+                                refused: Some(refused),
+                            }),
+                        ),
+                        None => retry_or_fail(attempt, error, cx),
+                    },
                 }
             }
             (Fetch::AwaitResponse(attempt), _, Answer::Transport(error)) => {
@@ -338,13 +390,38 @@ impl Fetch {
     }
 }
 
-impl RoleMethod {
-    fn call(&self, source: Arc<Credentials>, code: Option<Secret>) -> Call {
-        Call::AssumeRole {
-            params: self.params.clone(),
+impl StsMethod {
+    fn call(&self, source: Arc<Credentials>, code: Option<Secret>, renewable: Renewable) -> Call {
+        Call::Sts {
+            call: self.call.clone(),
             source,
             code,
+            renewable,
         }
+    }
+}
+
+impl Call {
+    /// The source credentials `error` says STS refused as stale, if the
+    /// source may be asked for others.
+    fn refused_source(&self, error: &Error) -> Option<Refused> {
+        let Call::Sts {
+            source,
+            renewable: Renewable::Once,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let Error::Service(refusal) = error else {
+            return None;
+        };
+        let rejection = Rejection::from_code(refusal.code().as_str())?;
+        tracing::info!(target: "refresh_session", code = refusal.code().as_str(), "STS refused the source credentials; asking the source again");
+        Some(Refused {
+            access_key_id: source.access_key_id().to_owned(),
+            rejection,
+        })
     }
 }
 
@@ -355,8 +432,9 @@ fn done(result: Result<Credentials, Error>) -> (Fetch, Progress) {
 /// With source credentials in hand: get the MFA code if one is needed,
 /// else send.
 fn after_source(
-    role: &mut RoleMethod,
+    role: &mut StsMethod,
     source: Arc<Credentials>,
+    renewable: Renewable,
     cx: Context<'_>,
 ) -> (Fetch, Progress) {
     if let Some(expiration) = source.expiration().filter(|at| *at <= cx.now) {
@@ -377,10 +455,13 @@ fn after_source(
             let need = Need::MfaToken {
                 serial: serial.clone(),
             };
-            return (Fetch::AwaitToken { source }, Progress::Need(need));
+            return (
+                Fetch::AwaitToken { source, renewable },
+                Progress::Need(need),
+            );
         }
     };
-    transmit(Attempt::first(role.call(source, code), cx), cx)
+    transmit(Attempt::first(role.call(source, code, renewable), cx), cx)
 }
 
 /// Builds (and signs, where it is signed) `attempt`'s request at `cx.now`.
@@ -398,7 +479,7 @@ fn transmit(attempt: Attempt, cx: Context<'_>) -> (Fetch, Progress) {
 fn chain_of(method: &mut Method) -> Option<&mut ChainSource> {
     match method {
         Method::Chain(chain) => Some(chain),
-        Method::AssumeRole(RoleMethod {
+        Method::Sts(StsMethod {
             source: RoleSource::Chain(chain),
             ..
         }) => Some(chain),
@@ -424,8 +505,8 @@ fn chain_step(
         Step::Wait => return (Fetch::Chain(run), Progress::Wait),
         Step::Done(result) => {
             return match (method, result) {
-                (Method::AssumeRole(role), Ok(source)) => after_source(role, source, cx),
-                (Method::AssumeRole(_), Err(error)) => done(Err(Error::Source(Arc::new(error)))),
+                (Method::Sts(role), Ok(source)) => after_source(role, source, Renewable::No, cx),
+                (Method::Sts(_), Err(error)) => done(Err(Error::Source(Arc::new(error)))),
                 (_, result) => done(result.map(|c| (*c).clone())),
             };
         }

@@ -265,7 +265,7 @@ impl Sim {
                 }
                 Request::MfaToken { fetch, .. } => Work::MfaToken(fetch),
                 Request::CallProvider { fetch } => Work::Provider(fetch),
-                Request::SourceCredentials { fetch } => Work::Source(fetch),
+                Request::SourceCredentials { fetch, .. } => Work::Source(fetch),
                 Request::ReadFile { fetch, .. } => Work::ReadFile(fetch),
                 Request::RunCommand { fetch, .. } => Work::RunCommand(fetch),
             };
@@ -446,6 +446,37 @@ pub fn assume_role_response(credentials: &Credentials) -> http::Response<Vec<u8>
         escape(credentials.secret_access_key().expose()),
         escape(token),
         expiration,
+    );
+    xml_response(200, body)
+}
+
+/// An STS `GetSessionToken` success answer carrying `credentials`, as AWS
+/// formats it (no assumed-role user: the caller stays the IAM user).
+pub fn session_token_response(credentials: &Credentials) -> http::Response<Vec<u8>> {
+    let expiration = credentials
+        .expiration()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    let token = credentials
+        .session_token()
+        .map(Secret::expose)
+        .unwrap_or_default();
+    let body = format!(
+        r#"<GetSessionTokenResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetSessionTokenResult>
+    <Credentials>
+      <SessionToken>{}</SessionToken>
+      <SecretAccessKey>{}</SecretAccessKey>
+      <Expiration>{}</Expiration>
+      <AccessKeyId>{}</AccessKeyId>
+    </Credentials>
+  </GetSessionTokenResult>
+  <ResponseMetadata><RequestId>58c5dbae-abef-11e0-8cfe-09039844ac7d</RequestId></ResponseMetadata>
+</GetSessionTokenResponse>"#,
+        escape(token),
+        escape(credentials.secret_access_key().expose()),
+        expiration,
+        escape(credentials.access_key_id()),
     );
     xml_response(200, body)
 }

@@ -26,6 +26,16 @@ pub enum Rejection {
     UnknownKey,
 }
 
+/// Credentials a service refused, and why: what a session tells the
+/// source session whose credentials signed its STS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The refused credentials' access key id.
+    pub access_key_id: String,
+    /// Why they were refused.
+    pub rejection: Rejection,
+}
+
 impl Rejection {
     /// The rejection an AWS error code stands for, if it is one.
     pub fn from_code(code: &str) -> Option<Self> {

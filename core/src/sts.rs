@@ -1,6 +1,6 @@
 //! AWS STS over its query protocol: the `AssumeRole` parameters and their
 //! validation, the endpoint, signed requests, and the parsing of answers
-//! (`AssumeRole`, `GetCallerIdentity`, `ErrorResponse`).
+//! (`AssumeRole`, `GetSessionToken`, `GetCallerIdentity`, `ErrorResponse`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -17,6 +17,11 @@ use crate::secret::Secret;
 use crate::sign::sign_request;
 use crate::validate::{charset, count, length, name_char, text_char};
 use crate::xml::Document;
+
+mod session_token;
+
+pub(crate) use session_token::session_token_request;
+pub use session_token::{GetSessionToken, parse_session_token};
 
 /// The STS API version this crate speaks.
 pub const API_VERSION: &str = "2011-06-15";
@@ -287,13 +292,7 @@ impl AssumeRole {
 
     fn check_mfa_fields(&self) -> Result<(), ConfigError> {
         if let Some(serial) = &self.serial_number {
-            length("SerialNumber", serial, 9, 256)?;
-            charset(
-                "SerialNumber",
-                serial,
-                |c| name_char(c) || ":/".contains(c),
-                "letters, digits and _+=/:,.@-",
-            )?;
+            check_serial_number(serial)?;
         }
         if let Some(code) = &self.token_code {
             if self.serial_number.is_none() {
@@ -368,6 +367,17 @@ impl fmt::Debug for AssumeRole {
             .field("provided_contexts", &self.provided_contexts.len())
             .finish()
     }
+}
+
+/// `SerialNumber`, as `AssumeRole` and `GetSessionToken` take it.
+fn check_serial_number(serial: &str) -> Result<(), ConfigError> {
+    length("SerialNumber", serial, 9, 256)?;
+    charset(
+        "SerialNumber",
+        serial,
+        |c| name_char(c) || ":/".contains(c),
+        "letters, digits and _+=/:,.@-",
+    )
 }
 
 const TAG_CHARS: &str = "letters, digits, spaces and _.:/=+-@";
@@ -553,13 +563,6 @@ fn parse_role_answer(
 ) -> Result<AssumedRole, Error> {
     let doc = success_document(response, &format!("{action}Response"))?;
     let field = |name: &'static str| required(&doc, response, name);
-    let expiration = field("Credentials/Expiration")?;
-    let expiration = OffsetDateTime::parse(expiration, &Rfc3339).map_err(|e| {
-        invalid(
-            response,
-            format!("Credentials/Expiration `{expiration}` is not an RFC 3339 time: {e}"),
-        )
-    })?;
     let packed_policy_size = doc
         .find(&format!("{action}Result/PackedPolicySize"))
         .map(|size| {
@@ -572,12 +575,7 @@ fn parse_role_answer(
         })
         .transpose()?;
     Ok(AssumedRole {
-        credentials: Credentials::new(
-            field("Credentials/AccessKeyId")?,
-            field("Credentials/SecretAccessKey")?,
-            Some(Secret::new(field("Credentials/SessionToken")?)),
-            Some(expiration),
-        ),
+        credentials: credentials(&doc, response)?,
         arn: field("AssumedRoleUser/Arn")?.to_owned(),
         assumed_role_id: field("AssumedRoleUser/AssumedRoleId")?.to_owned(),
         source_identity: doc
@@ -585,6 +583,28 @@ fn parse_role_answer(
             .map(str::to_owned),
         packed_policy_size,
     })
+}
+
+/// The temporary credentials of a successful answer whose root is `root`.
+fn parse_credentials(response: &http::Response<Vec<u8>>, root: &str) -> Result<Credentials, Error> {
+    credentials(&success_document(response, root)?, response)
+}
+
+fn credentials(doc: &Document, response: &http::Response<Vec<u8>>) -> Result<Credentials, Error> {
+    let field = |name: &'static str| required(doc, response, name);
+    let expiration = field("Credentials/Expiration")?;
+    let expiration = OffsetDateTime::parse(expiration, &Rfc3339).map_err(|e| {
+        invalid(
+            response,
+            format!("Credentials/Expiration `{expiration}` is not an RFC 3339 time: {e}"),
+        )
+    })?;
+    Ok(Credentials::new(
+        field("Credentials/AccessKeyId")?,
+        field("Credentials/SecretAccessKey")?,
+        Some(Secret::new(field("Credentials/SessionToken")?)),
+        Some(expiration),
+    ))
 }
 
 /// Who a set of credentials belongs to, from `GetCallerIdentity`.

@@ -1,8 +1,11 @@
-//! A loopback STS: answers `AssumeRole`, `AssumeRoleWithWebIdentity` and
-//! `GetCallerIdentity` in AWS's query-protocol format and behaves like AWS
-//! where tests need it to (a `Date` header on every answer;
-//! `SignatureDoesNotMatch` for requests signed more than 15 minutes away
-//! from its clock), but issues credentials that live only seconds, records
+//! A loopback STS: answers `AssumeRole`, `AssumeRoleWithWebIdentity`,
+//! `GetSessionToken` and `GetCallerIdentity` in AWS's query-protocol format
+//! and behaves like AWS where tests need it to (a `Date` header on every
+//! answer; `SignatureDoesNotMatch` for requests signed more than 15 minutes
+//! away from its clock; `GetSessionToken` only for long-term keys and with
+//! an MFA code; with [`LoopbackSts::require_mfa`], `AssumeRole` only with a
+//! code or signed by an MFA session), but issues credentials that live only
+//! seconds, records
 //! every request, can hold answers back, and can misbehave on cue
 //! ([`Fault`]).
 
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use refresh_session_core::harness::{
     SIGNING_TIME_LEEWAY, assume_role_response, dated, error_response, parse_amz_date,
-    web_identity_response,
+    session_token_response, web_identity_response,
 };
 use refresh_session_core::{Credentials, Secret};
 use time::OffsetDateTime;
@@ -46,6 +49,11 @@ struct Log {
     signing_leeway: Option<time::Duration>,
     /// Requests refused because they were signed too long ago.
     stale_signatures: usize,
+    /// The MFA sessions `GetSessionToken` issued, in order.
+    mfa_sessions: Vec<IssuedCredential>,
+    /// Roles are assumed only with MFA, as a trust policy with
+    /// `aws:MultiFactorAuthPresent` demands.
+    require_mfa: bool,
 }
 
 /// Holds `AssumeRole` answers back until released, so tests can act while
@@ -184,6 +192,17 @@ impl LoopbackSts {
         self.state.most_in_flight.load(Ordering::SeqCst)
     }
 
+    /// Assumes roles only for requests with an MFA code or signed by an MFA
+    /// session; others get AWS's `AccessDenied`.
+    pub fn require_mfa(&self) {
+        self.state.lock().require_mfa = true;
+    }
+
+    /// The MFA sessions `GetSessionToken` issued, in order.
+    pub fn mfa_sessions(&self) -> Vec<IssuedCredential> {
+        self.state.lock().mfa_sessions.clone()
+    }
+
     /// How many `AssumeRole` calls issued credentials.
     pub fn assume_role_calls(&self) -> u64 {
         self.state.assume_role_calls.load(Ordering::SeqCst)
@@ -301,6 +320,12 @@ fn respond(
 ) -> http::Response<Vec<u8>> {
     let mut log = state.lock();
     match action {
+        "AssumeRole" if log.require_mfa && !with_mfa(form, signer, &log) => error_response(
+            403,
+            "AccessDenied",
+            "User is not authorized to perform: sts:AssumeRole: the role requires MFA",
+        ),
+        "GetSessionToken" => get_session_token(form, signer, &mut log, now),
         "AssumeRole" => {
             let n = state.assume_role_calls.fetch_add(1, Ordering::SeqCst) + 1;
             let issued = IssuedCredential {
@@ -338,6 +363,63 @@ fn respond(
         }
         _ => error_response(400, "InvalidAction", "unknown action"),
     }
+}
+
+/// Whether an `AssumeRole` request proves MFA: a code with its device, or
+/// a signature by an MFA session.
+fn with_mfa(form: &HashMap<String, String>, signer: &str, log: &Log) -> bool {
+    let coded = form.contains_key("SerialNumber") && form.contains_key("TokenCode");
+    coded || log.mfa_sessions.iter().any(|s| s.access_key_id == signer)
+}
+
+/// `GetSessionToken`: only for long-term keys (AWS refuses session
+/// credentials), with a device and a six-digit code; the MFA session lasts
+/// `DurationSeconds`, else AWS's 12 hours.
+fn get_session_token(
+    form: &HashMap<String, String>,
+    signer: &str,
+    log: &mut Log,
+    now: OffsetDateTime,
+) -> http::Response<Vec<u8>> {
+    if !signer.starts_with("AKIA") {
+        return error_response(
+            403,
+            "AccessDenied",
+            "Cannot call GetSessionToken with session credentials",
+        );
+    }
+    let code = form
+        .get("TokenCode")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if form.get("SerialNumber").is_none_or(String::is_empty)
+        || code.len() != 6
+        || !code.bytes().all(|b| b.is_ascii_digit())
+    {
+        return error_response(
+            403,
+            "AccessDenied",
+            "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+        );
+    }
+    let seconds = form
+        .get("DurationSeconds")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(43_200);
+    let n = log.mfa_sessions.len() + 1;
+    let issued = IssuedCredential {
+        access_key_id: format!("ASIAMFA{n:09}"),
+        issued_at: now,
+        expires_at: now + Duration::from_secs(seconds),
+    };
+    let credentials = Credentials::new(
+        issued.access_key_id.clone(),
+        Secret::new(format!("mfa-session-secret-{n}")),
+        Some(Secret::new(format!("mfa-session-token-{n}"))),
+        Some(issued.expires_at),
+    );
+    log.mfa_sessions.push(issued);
+    session_token_response(&credentials)
 }
 
 /// The `n`th session token: `loopback-token-<n>-` filled to the length of

@@ -181,6 +181,35 @@ fn mfa_via_a_command() {
 }
 
 #[test]
+fn an_mfa_session_from_get_session_token() {
+    let moto = Moto::start();
+    let session = RefreshableSession::session_token(
+        GetSessionToken::new(SERIAL).duration(Duration::from_secs(900)),
+    )
+    .region("us-east-1")
+    .endpoint_url(moto.url())
+    .source_credentials(moto.user_credentials())
+    .mfa_token_provider(|serial| {
+        assert_eq!(serial, SERIAL);
+        Ok("123456".to_owned())
+    })
+    .build()
+    .expect("valid");
+    let before = OffsetDateTime::now_utc();
+    let credentials = session
+        .credentials()
+        .expect("moto checks the signature, then issues");
+    // moto answers with a fixed example key; the session token is what
+    // makes them session credentials.
+    assert!(credentials.session_token().is_some(), "{credentials:?}");
+    let lifetime = credentials.expiration().expect("expires") - before;
+    assert!(
+        lifetime <= time::Duration::seconds(901) && lifetime > time::Duration::seconds(800),
+        "DurationSeconds=900 gave {lifetime}"
+    );
+}
+
+#[test]
 fn a_custom_session_whoami_uses_the_custom_credentials() {
     let moto = Moto::start();
     let keys = moto.user_credentials();

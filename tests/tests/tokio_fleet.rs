@@ -247,3 +247,37 @@ fn nonsense_fleet_options_name_their_field() {
         assert!(error.to_string().contains(field), "{error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_share_one_mfa_session_and_one_code() {
+    let sts = short_lived_sts();
+    sts.require_mfa();
+    let codes = Arc::new(AtomicUsize::new(0));
+    let counted = codes.clone();
+    let fleet = SessionFleet::builder()
+        .region("us-east-1")
+        .endpoint_url(sts.url())
+        .source_credentials(Credentials::new("AKIAFLEET", "fleet-secret", None, None))
+        .mfa_session(
+            "arn:aws:iam::123456789012:mfa/fleet",
+            Duration::from_secs(3600),
+        )
+        .sessions(|members| {
+            members.mfa_token_provider(move |_| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Ok("654321".to_owned()) }
+            })
+        })
+        .build()
+        .expect("valid");
+    let accounts = &ACCOUNTS[..3];
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(10), all_at_once(&fleet, accounts))
+            .await
+            .expect("within the limit");
+        tokio::time::sleep(PAST_EXPIRY).await;
+    }
+    assert_eq!(codes.load(Ordering::SeqCst), 1, "one code for the fleet");
+    assert_eq!(sts.mfa_sessions().len(), 1);
+    assert_eq!(sts.assume_role_calls(), 9, "three roles, three lifetimes");
+}
