@@ -42,7 +42,7 @@ impl Hooks {
             Some(MfaHook::Closure(provider)) => guarded("MFA token provider", || provider(serial))
                 .map(Secret::new)
                 .map_err(HookError::new),
-            Some(MfaHook::Command(command)) => command.run().map_err(HookError::new),
+            Some(MfaHook::Command(command)) => command.run(serial).map_err(HookError::new),
             None => Err(HookError::new("no MFA token provider is set")),
         }
     }

@@ -69,9 +69,9 @@ impl Hooks {
                 blocking("MFA token provider", runtime, move || provider(&serial)).await
             }
             Some(MfaHook::Command(command)) => {
-                let command = command.clone();
+                let (command, serial) = (command.clone(), serial.to_owned());
                 return blocking("MFA command", runtime, move || {
-                    command.run().map_err(BoxError::from)
+                    command.run(&serial).map_err(BoxError::from)
                 })
                 .await
                 .map_err(HookError::new);

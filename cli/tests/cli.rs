@@ -767,6 +767,58 @@ fn an_mfa_session_serves_three_roles_over_many_runs_with_one_code() {
 }
 
 #[test]
+fn the_terminal_hears_of_an_mfa_command_that_may_wait_for_a_touch() {
+    let sts = LoopbackSts::start(StsOptions {
+        lifetime: Duration::from_secs(60),
+        delay: Duration::ZERO,
+    });
+    let home = Home::with_keys("AKIAALICE", "alice-secret");
+    let ykman = home.write(
+        "ykman",
+        &format!("#!/bin/sh\necho 'AWS:alice  {MFA_CODE}'\n"),
+    );
+    fs::set_permissions(&ykman, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("executable");
+    let role = "arn:aws:iam::123456789012:role/app";
+    let mut args = mfa_session_args(&home, &sts, role);
+    let at = args.iter().position(|a| a == "--mfa-command").expect("set") + 1;
+    args[at] = format!("{} oath accounts code --single aws", ykman.display());
+    // `script` gives the run a terminal and prints what reaches it; the
+    // run's own output goes to files, as an SDK captures it.
+    let quote = |arg: &str| format!("'{}'", arg.replace('\'', r"'\''"));
+    let (out, err) = (home.path("out"), home.path("err"));
+    let line = format!(
+        "{} {} >{} 2>{}",
+        BINARY,
+        args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+        out.display(),
+        err.display()
+    );
+    let mut command = Command::new("script");
+    command.args(["-qec", &line, "/dev/null"]).envs(&home.env);
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("AWS_")) {
+        if !home.env.contains_key(&name) {
+            command.env_remove(name);
+        }
+    }
+    let terminal = bounded(command);
+    assert_success(&terminal);
+    let notice = format!(
+        "refresh-session: running `{}` for an MFA code for {SERIAL}; if your security key blinks, touch it",
+        ykman.display()
+    );
+    assert!(stdout(&terminal).contains(&notice), "{}", stdout(&terminal));
+    let captured = fs::read_to_string(&err).expect("standard error");
+    assert!(!captured.contains("security key"), "{captured}");
+    let json = json(&fs::read_to_string(&out).expect("standard output"));
+    assert!(
+        json["AccessKeyId"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ASIALOOP"))
+    );
+}
+
+#[test]
 fn bad_flags_are_usage_errors_with_exit_code_2() {
     let home = Home::new();
     // A directory others may enter: refused as a cache, and left as it is.

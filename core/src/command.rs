@@ -34,9 +34,23 @@ impl CommandSpec {
     /// Time enough to find and touch a hardware key.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-    /// The program's name, for messages.
+    /// The program's name, for messages: for a shell running a command
+    /// line (`sh -c 'ykman oath ...'`), the line's first word, the program
+    /// the user named.
     pub fn program_name(&self) -> String {
-        self.program.to_string_lossy().into_owned()
+        let shell = std::path::Path::new(&self.program)
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().ends_with("sh"));
+        let named = match self.args.as_slice() {
+            [flag, line, ..] if shell && flag == "-c" => {
+                line.to_str().and_then(|l| l.split_whitespace().next())
+            }
+            _ => None,
+        };
+        named.map_or_else(
+            || self.program.to_string_lossy().into_owned(),
+            str::to_owned,
+        )
     }
 }
 
@@ -58,5 +72,35 @@ impl fmt::Debug for CommandOutput {
             .field("stdout", &format_args!("<{} bytes>", self.stdout.len()))
             .field("stderr", &String::from_utf8_lossy(&self.stderr))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(program: &str, args: &[&str]) -> CommandSpec {
+        CommandSpec {
+            program: program.into(),
+            args: args.iter().map(Into::into).collect(),
+            timeout: CommandSpec::DEFAULT_TIMEOUT,
+            interactive: true,
+        }
+    }
+
+    #[test]
+    fn a_shell_line_is_named_by_its_program() {
+        let ykman = spec("sh", &["-c", "ykman oath accounts code --single aws"]);
+        assert_eq!(ykman.program_name(), "ykman");
+        assert_eq!(
+            spec("/bin/bash", &["-c", " op read x"]).program_name(),
+            "op"
+        );
+        assert_eq!(spec("ykman", &["oath"]).program_name(), "ykman");
+        assert_eq!(
+            spec("python3", &["-c", "print(1)"]).program_name(),
+            "python3"
+        );
+        assert_eq!(spec("sh", &["-c", ""]).program_name(), "sh");
     }
 }

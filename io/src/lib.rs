@@ -25,7 +25,7 @@
 //!     timeout: CommandSpec::DEFAULT_TIMEOUT,
 //!     interactive: true,
 //! });
-//! let code = command.run()?; // a `Secret`: six digits, never printed
+//! let code = command.run("arn:aws:iam::123456789012:mfa/me")?; // a `Secret`: six digits, never printed
 //! # Ok::<(), refresh_session_core::error::MfaError>(())
 //! ```
 

@@ -1,7 +1,13 @@
 //! An MFA token provider that runs a command, such as
 //! `ykman oath accounts code --single aws`, and reads the code from its
 //! output: the last six-digit run on standard output. Standard input and
-//! error stay the terminal's, so a command can ask the user to touch a key.
+//! error stay the terminal's, so a command can ask the user to touch a key;
+//! and since a program that runs `credential_process` captures standard
+//! error, the user is told on the terminal itself (`/dev/tty`), before the
+//! command runs, that it may be waiting for a touch.
+
+use std::fs::OpenOptions;
+use std::io::Write;
 
 use refresh_session_core::Secret;
 use refresh_session_core::command::CommandSpec;
@@ -22,9 +28,13 @@ impl MfaCommand {
         Self { spec: spec.clone() }
     }
 
-    /// Runs the command and returns the code it printed.
-    pub fn run(&self) -> Result<Secret, MfaError> {
+    /// Runs the command for a code of the MFA device `serial` and returns
+    /// the code it printed.
+    pub fn run(&self, serial: &str) -> Result<Secret, MfaError> {
         let program = self.spec.program_name();
+        tell_terminal(&format!(
+            "refresh-session: running `{program}` for an MFA code for {serial}; if your security key blinks, touch it\n"
+        ));
         let fail = |problem: String| MfaError::Command {
             program: program.clone(),
             problem,
@@ -41,6 +51,18 @@ impl MfaCommand {
             mfa::token_from_command_output(&program, &String::from_utf8_lossy(&output.stdout));
         output.stdout.zeroize();
         token
+    }
+}
+
+/// The controlling terminal, which shows what is written to it whoever
+/// captures the process's standard error.
+const TERMINAL: &str = "/dev/tty";
+
+/// Writes `message` on the terminal, if the process has one: a service
+/// without one has nobody to tell.
+fn tell_terminal(message: &str) {
+    if let Ok(mut terminal) = OpenOptions::new().write(true).open(TERMINAL) {
+        let _ = terminal.write_all(message.as_bytes());
     }
 }
 
@@ -62,26 +84,26 @@ mod tests {
     #[test]
     fn reads_the_last_six_digit_code() {
         let token = sh("echo 'Touch your key'; echo 'AWS:me 246810'")
-            .run()
+            .run("arn:aws:iam::123456789012:mfa/me")
             .expect("a code");
         assert_eq!(token.expose(), "246810");
     }
 
     #[test]
     fn failures_are_typed_and_name_the_program() {
-        for (script, problem) in [
-            ("exit 3", "exited with code 3"),
-            ("echo no code", "no six-digit code"),
-            ("exec sleep 30", "did not finish"),
+        for (script, named, problem) in [
+            ("exit 3", "exit", "exited with code 3"),
+            ("echo no code", "echo", "no six-digit code"),
+            ("exec sleep 30", "exec", "did not finish"),
         ] {
             let mut command = sh(script);
             command.spec.timeout = Duration::from_millis(500);
-            match command.run() {
+            match command.run("arn:aws:iam::123456789012:mfa/me") {
                 Err(MfaError::Command {
                     program,
                     problem: got,
                 }) => {
-                    assert_eq!(program, "sh");
+                    assert_eq!(program, named, "the line's program");
                     assert!(got.contains(problem), "{got}");
                 }
                 other => panic!("{script}: {other:?}"),
