@@ -8,6 +8,9 @@
 //! 2. The project's loopback STS, issuing credentials that live six
 //!    seconds: an eager session serves eight busy threads across several
 //!    expiries, refreshing in the background so that nobody waits.
+//! 3. The loopback STS again, now assuming roles only with MFA: the CLI's
+//!    `credential-process` with `--mfa-session` serves two roles, run after
+//!    run across their expiries, with one MFA code.
 //!
 //! `REFRESH_SESSION_BIN` is the CLI binary (`scripts/demo` builds it).
 
@@ -30,15 +33,20 @@ const THREADS: usize = 8;
 fn main() -> Result<(), Box<dyn Error>> {
     exec_a_boto3_program()?;
     keep_busy_threads_supplied()?;
+    one_code_for_two_roles()?;
     Ok(())
+}
+
+fn cli() -> Result<String, Box<dyn Error>> {
+    Ok(std::env::var("REFRESH_SESSION_BIN")
+        .map_err(|_| "set REFRESH_SESSION_BIN to the refresh-session binary")?)
 }
 
 fn exec_a_boto3_program() -> Result<(), Box<dyn Error>> {
     println!("== 1. moto's STS and S3 on loopback, checking every SigV4 signature");
     let moto = Moto::start();
     println!("   moto at {}, IAM user {}", moto.url(), moto.user_arn);
-    let cli = std::env::var("REFRESH_SESSION_BIN")
-        .map_err(|_| "set REFRESH_SESSION_BIN to the refresh-session binary")?;
+    let cli = cli()?;
     let child = concat!(env!("CARGO_MANIFEST_DIR"), "/python/exec_child.py");
     let mut command = Command::new(&cli);
     command
@@ -147,6 +155,58 @@ fn keep_busy_threads_supplied() -> Result<(), Box<dyn Error>> {
         metrics.refreshes,
         metrics.waits,
         expired.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+fn one_code_for_two_roles() -> Result<(), Box<dyn Error>> {
+    const ROLE_LIFETIME: Duration = Duration::from_secs(3);
+    println!(
+        "\n== 3. loopback STS that assumes roles only with MFA, issuing {}-second role credentials; credential-process for two roles with --mfa-session 12h",
+        ROLE_LIFETIME.as_secs()
+    );
+    let sts = LoopbackSts::start(StsOptions {
+        lifetime: ROLE_LIFETIME,
+        delay: Duration::ZERO,
+    });
+    sts.require_mfa();
+    let cache = tempfile::tempdir()?;
+    let cli = cli()?;
+    let roles = ["deploy", "read-only"].map(|r| format!("arn:aws:iam::123456789012:role/{r}"));
+    for round in 1..=3 {
+        for role in &roles {
+            let output = Command::new(&cli)
+                .args(["credential-process", "--role-arn", role])
+                .args(["--serial-number", "arn:aws:iam::123456789012:mfa/demo"])
+                .args(["--mfa-session", "12h"])
+                .args([
+                    "--mfa-command",
+                    "echo '   MFA code asked for: 123456' >&2; echo 123456",
+                ])
+                .args(["--region", "us-east-1", "--endpoint-url", &sts.url()])
+                .arg("--cache-dir")
+                .arg(cache.path().join("refresh-session"))
+                .env("AWS_ACCESS_KEY_ID", "AKIADEMO")
+                .env("AWS_SECRET_ACCESS_KEY", "demo-secret")
+                .output()?;
+            if !output.status.success() {
+                return Err(String::from_utf8_lossy(&output.stderr).into_owned().into());
+            }
+            let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+            println!(
+                "   round {round}, {role}: {} ({})",
+                json["AccessKeyId"].as_str().unwrap_or_default(),
+                String::from_utf8_lossy(&output.stderr)
+                    .trim()
+                    .replace('\n', "; ")
+            );
+        }
+        thread::sleep(ROLE_LIFETIME);
+    }
+    println!(
+        "   done: {} AssumeRole calls, {} MFA session (GetSessionToken) for all of them",
+        sts.assume_role_calls(),
+        sts.mfa_sessions().len()
     );
     Ok(())
 }
