@@ -87,6 +87,15 @@ impl Threads {
                 fetch,
                 result: file::read(&path),
             },
+            Request::WriteFile {
+                fetch,
+                path,
+                contents,
+            } => Input::FileWritten {
+                fetch,
+                result: file::replace(&path, contents.expose().as_bytes())
+                    .map_err(|e| format!("{path}: {e}")),
+            },
             Request::RunCommand { fetch, command } => Input::CommandFinished {
                 fetch,
                 result: command::run(&command),

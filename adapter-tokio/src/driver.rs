@@ -100,6 +100,18 @@ impl Tasks {
                 fetch,
                 result: blocking_io("file read", runtime, move || file::read(&path)).await,
             },
+            Request::WriteFile {
+                fetch,
+                path,
+                contents,
+            } => Input::FileWritten {
+                fetch,
+                result: blocking_io("file write", runtime, move || {
+                    file::replace(&path, contents.expose().as_bytes())
+                        .map_err(|e| format!("{path}: {e}"))
+                })
+                .await,
+            },
             Request::RunCommand { fetch, command } => Input::CommandFinished {
                 fetch,
                 result: blocking_io("command", runtime, move || command::run(&command)).await,

@@ -8,7 +8,7 @@
 //! make one STS call and ask for one MFA code.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -163,14 +163,8 @@ impl DiskCache {
         if credentials.expiration().is_none() {
             return Ok(());
         }
-        let path = self.path(key, "json");
-        let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
-        let written = write_private(&temporary, process::render(credentials).expose().as_bytes())
-            .and_then(|()| fs::rename(&temporary, &path));
-        if written.is_err() {
-            let _ = fs::remove_file(&temporary);
-        }
-        written
+        let contents = process::render(credentials);
+        refresh_session_io::file::replace(self.path(key, "json"), contents.expose().as_bytes())
     }
 }
 
@@ -199,17 +193,6 @@ fn private_dir(dir: &Path) -> Result<(), String> {
         )),
         Ok(_) => Ok(()),
     }
-}
-
-/// Writes a new file only its owner may read and write (0600).
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 /// Whether the file is this user's, and only this user may read or write
@@ -393,7 +376,8 @@ mod tests {
         assert_eq!(cache.load("role", &policy(), now), None);
 
         fs::remove_file(cache.path("role", "json")).expect("removed");
-        write_private(&cache.path("role", "json"), b"{\"Version\": 1").expect("written");
+        refresh_session_io::file::replace(cache.path("role", "json"), b"{\"Version\": 1")
+            .expect("written");
         assert_eq!(cache.load("role", &policy(), now), None);
 
         let long_term = Credentials::new("AKIA", "secret", None, None);

@@ -159,6 +159,18 @@ pub enum Request {
         /// The file.
         path: String,
     },
+    /// Replace the file at `path` with `contents` (the SSO token cache,
+    /// renewed): written whole to a new file only its owner may read
+    /// (0600), then renamed over it, so that no reader sees half of it;
+    /// answer with [`Input::FileWritten`].
+    WriteFile {
+        /// The fetch this belongs to.
+        fetch: FetchId,
+        /// The file.
+        path: String,
+        /// What to write; it holds tokens.
+        contents: Secret,
+    },
     /// Run `command` (a profile's `credential_process`); answer with
     /// [`Input::CommandFinished`].
     RunCommand {
@@ -179,6 +191,7 @@ impl Request {
             | Request::CallProvider { fetch }
             | Request::SourceCredentials { fetch, .. }
             | Request::ReadFile { fetch, .. }
+            | Request::WriteFile { fetch, .. }
             | Request::RunCommand { fetch, .. } => *fetch,
         }
     }
@@ -216,6 +229,11 @@ impl fmt::Debug for Request {
                 .field("fetch", fetch)
                 .field("refused", refused)
                 .finish(),
+            Request::WriteFile { fetch, path, .. } => f
+                .debug_struct("WriteFile")
+                .field("fetch", fetch)
+                .field("path", path)
+                .finish_non_exhaustive(),
             Request::ReadFile { fetch, path } => f
                 .debug_struct("ReadFile")
                 .field("fetch", fetch)
@@ -323,6 +341,13 @@ pub enum Input {
         /// The bytes, or the reason.
         result: Result<Vec<u8>, String>,
     },
+    /// Whether [`Request::WriteFile`]'s file was written, or why not.
+    FileWritten {
+        /// The fetch it answers.
+        fetch: FetchId,
+        /// Done, or the reason.
+        result: Result<(), String>,
+    },
     /// How [`Request::RunCommand`]'s command ended, or why it did not run
     /// to the end.
     CommandFinished {
@@ -345,6 +370,7 @@ impl Input {
             Input::Provided { fetch, result } => (fetch, Answer::Provided(result)),
             Input::SourceCredentials { fetch, result } => (fetch, Answer::Source(result)),
             Input::FileRead { fetch, result } => (fetch, Answer::FileRead(result)),
+            Input::FileWritten { fetch, result } => (fetch, Answer::FileWritten(result)),
             Input::CommandFinished { fetch, result } => (fetch, Answer::CommandFinished(result)),
         };
         (fetch, Ok(answer))
@@ -896,6 +922,11 @@ impl Engine {
                 Request::SourceCredentials { fetch, refused }
             }
             Progress::Need(Need::ReadFile(path)) => Request::ReadFile { fetch, path },
+            Progress::Need(Need::WriteFile(path, contents)) => Request::WriteFile {
+                fetch,
+                path,
+                contents,
+            },
             Progress::Need(Need::RunCommand(command)) => {
                 self.metrics.upstream_calls += 1;
                 Request::RunCommand { fetch, command }

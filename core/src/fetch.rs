@@ -42,6 +42,7 @@ pub(crate) enum Need {
     Transmit(Box<http::Request<Vec<u8>>>, TlsIdentity),
     Provider,
     ReadFile(String),
+    WriteFile(String, Secret),
     RunCommand(CommandSpec),
 }
 
@@ -61,6 +62,7 @@ pub(crate) enum Answer {
     Transport(TransportError),
     Provided(Result<CustomCredentials, HookError>),
     FileRead(Result<Vec<u8>, String>),
+    FileWritten(Result<(), String>),
     CommandFinished(Result<CommandOutput, String>),
 }
 
@@ -354,6 +356,7 @@ impl Fetch {
             (Fetch::Chain(mut run), method, answer) => {
                 let told = match answer {
                     Answer::FileRead(result) => Told::File(result),
+                    Answer::FileWritten(result) => Told::Written(result),
                     Answer::CommandFinished(result) => Told::Process(result),
                     Answer::Response(response) => Told::Response(response),
                     Answer::Transport(error) => Told::Transport(error),
@@ -497,6 +500,7 @@ fn chain_step(
 ) -> (Fetch, Progress) {
     let need = match step {
         Step::Ask(Ask::ReadFile(path)) => Need::ReadFile(path),
+        Step::Ask(Ask::WriteFile(path, contents)) => Need::WriteFile(path, contents),
         Step::Ask(Ask::RunProcess(command)) => Need::RunCommand(command),
         Step::Ask(Ask::Transmit(request)) => {
             Need::Transmit(Box::new(request), TlsIdentity::Default)

@@ -53,6 +53,8 @@ pub enum Work {
     Source(FetchId),
     /// A file to read; the simulation has none, so every read fails.
     ReadFile(FetchId),
+    /// A file to write; the simulation has no files, so every write fails.
+    WriteFile(FetchId),
     /// A command to run; the simulation runs none, so every run fails.
     RunCommand(FetchId),
 }
@@ -67,6 +69,7 @@ impl Work {
             | Work::Provider(id)
             | Work::Source(id)
             | Work::ReadFile(id)
+            | Work::WriteFile(id)
             | Work::RunCommand(id) => *id,
         }
     }
@@ -267,6 +270,7 @@ impl Sim {
                 Request::CallProvider { fetch } => Work::Provider(fetch),
                 Request::SourceCredentials { fetch, .. } => Work::Source(fetch),
                 Request::ReadFile { fetch, .. } => Work::ReadFile(fetch),
+                Request::WriteFile { fetch, .. } => Work::WriteFile(fetch),
                 Request::RunCommand { fetch, .. } => Work::RunCommand(fetch),
             };
             self.pending.push_back((work, self.now));
@@ -359,6 +363,10 @@ impl Sim {
                 result: Err(crate::Error::Signing("scripted source failure".into())),
             },
             (Work::ReadFile(fetch), _) => Input::FileRead {
+                fetch,
+                result: Err("the simulation has no files".into()),
+            },
+            (Work::WriteFile(fetch), _) => Input::FileWritten {
                 fetch,
                 result: Err("the simulation has no files".into()),
             },

@@ -77,6 +77,23 @@ pub(crate) fn region(field: &'static str, region: &str) -> Result<(), ConfigErro
     }
 }
 
+/// An endpoint override: https, or plain http to a loopback address only
+/// (the answers carry credentials).
+pub(crate) fn endpoint_url(field: &'static str, url: &str) -> Result<String, ConfigError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| ConfigError::new(field, format!("`{url}` is not a URL: {e}")))?;
+    let host = uri.host().unwrap_or_default();
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(url.to_owned()),
+        Some("http") if crate::sts::is_loopback(host) => Ok(url.to_owned()),
+        _ => Err(ConfigError::new(
+            field,
+            format!("`{url}` must be https, or http to a loopback address"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,6 +98,50 @@ fn rfc3339(at: OffsetDateTime) -> String {
         .expect("formats")
 }
 
+/// A HOME with an `sso-session` profile whose portal and OIDC service are
+/// `portal`.
+fn sso_home(portal: &LoopbackSso) -> Home {
+    let mut home = Home::new();
+    home.var("AWS_ENDPOINT_URL_SSO", &portal.url())
+        .var("AWS_ENDPOINT_URL_SSO_OIDC", &portal.url());
+    home.config(
+        "[profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = ReadOnly\nregion = eu-west-1\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n",
+    );
+    home
+}
+
+/// Writes the `corp` login to the token cache as `aws sso login` does:
+/// `access_token` expiring in `expires_in`, with a registration and a
+/// refresh token from `portal`. Returns the file.
+fn write_login(
+    home: &Home,
+    portal: &LoopbackSso,
+    access_token: &str,
+    expires_in: Duration,
+) -> PathBuf {
+    let (client_id, client_secret, refresh_token) = portal.registered_login();
+    let now = OffsetDateTime::now_utc();
+    home.file(
+        &format!(".aws/sso/cache/{}.json", sha1_hex("corp")),
+        &serde_json::json!({
+            "startUrl": "https://corp.awsapps.com/start",
+            "region": "eu-west-1",
+            "accessToken": access_token,
+            "expiresAt": rfc3339(now + expires_in),
+            "clientId": client_id,
+            "clientSecret": client_secret,
+            "registrationExpiresAt": rfc3339(now + Duration::from_secs(90 * 86_400)),
+            "refreshToken": refresh_token,
+        })
+        .to_string(),
+    )
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("readable")).expect("JSON")
+}
+
 fn chain_error(error: &Error) -> &ChainError {
     match error {
         Error::Chain(chain) => chain,
@@ -340,6 +384,82 @@ mod blocking {
     }
 
     #[test]
+    fn an_sso_login_near_its_end_is_renewed_and_written_back_for_botocore() {
+        let portal = LoopbackSso::start("sso-access-token-0", Duration::from_secs(3600));
+        let home = sso_home(&portal);
+        let file = write_login(
+            &home,
+            &portal,
+            "sso-access-token-0",
+            Duration::from_secs(300),
+        );
+        let before = read_json(&file);
+        assert_eq!(key(chain(&home).profile_name("sso")), "ASIASSOREADONLY9012");
+        assert_eq!(portal.renewals(), 1, "five minutes left: renewed first");
+        let after = read_json(&file);
+        assert_ne!(after["accessToken"], before["accessToken"]);
+        assert_ne!(after["refreshToken"], before["refreshToken"], "rotated");
+        for kept in [
+            "startUrl",
+            "region",
+            "clientId",
+            "clientSecret",
+            "registrationExpiresAt",
+        ] {
+            assert_eq!(after[kept], before[kept], "{kept}");
+        }
+        let expires = OffsetDateTime::parse(after["expiresAt"].as_str().expect("text"), &Rfc3339)
+            .expect("the AWS CLI's format");
+        assert!(expires > OffsetDateTime::now_utc() + Duration::from_secs(7 * 3600));
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&file).expect("exists").permissions()
+            ) & 0o777,
+            0o600
+        );
+        // The portal no longer takes the old token: botocore gets the role's
+        // credentials with the one written back, without renewing again.
+        portal.revoke("sso-access-token-0");
+        home.assert_agrees_with_botocore(Some("sso"), "ASIASSOREADONLY9012");
+        assert_eq!(portal.renewals(), 1);
+    }
+
+    #[test]
+    fn a_login_botocore_renewed_is_read_and_a_failed_renewal_says_to_log_in() {
+        let portal = LoopbackSso::start("sso-access-token-0", Duration::from_secs(3600));
+        let home = sso_home(&portal);
+        let file = write_login(
+            &home,
+            &portal,
+            "sso-access-token-0",
+            Duration::from_secs(300),
+        );
+        // botocore renews the login against the loopback OIDC service (the
+        // oracle of its wire format) and writes the cache...
+        portal.revoke("sso-access-token-0");
+        home.assert_agrees_with_botocore(Some("sso"), "ASIASSOREADONLY9012");
+        assert_eq!(portal.renewals(), 1, "botocore renewed");
+        // ...which we read as it wrote it, with no renewal of our own.
+        assert_eq!(key(chain(&home).profile_name("sso")), "ASIASSOREADONLY9012");
+        assert_eq!(portal.renewals(), 1);
+        // An expired login whose refresh token is refused: log in again.
+        let mut expired = read_json(&file);
+        expired["expiresAt"] = rfc3339(OffsetDateTime::now_utc() - Duration::from_secs(60)).into();
+        expired["refreshToken"] = "a-refresh-token-already-used".into();
+        std::fs::write(&file, expired.to_string()).expect("written");
+        let session = chain(&home).profile_name("sso").build().expect("valid");
+        let error = session.credentials().expect_err("refused");
+        let ChainError::Failed { problem, .. } = chain_error(&error) else {
+            panic!("{error:?}")
+        };
+        assert!(
+            problem.contains("renewing it failed")
+                && problem.contains("aws sso login --sso-session corp"),
+            "{problem}"
+        );
+    }
+
+    #[test]
     fn web_identity_from_the_environment_matches_botocore() {
         let sts = LoopbackSts::start(StsOptions {
             lifetime: Duration::from_secs(3600),
@@ -550,6 +670,40 @@ mod tokio_adapter {
 
     fn chain(home: &Home) -> Builder {
         RefreshableSession::default_chain().environment(home.env())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_running_session_outlives_its_sso_access_tokens() {
+        // Role credentials live a second, access tokens three: every few
+        // refreshes renew the login, and the session never fails.
+        let portal = LoopbackSso::start("sso-access-token-0", Duration::from_secs(1));
+        portal.set_token_lifetime(Duration::from_secs(3));
+        let home = sso_home(&portal);
+        write_login(&home, &portal, "sso-access-token-0", Duration::from_secs(2));
+        let session = chain(&home)
+            .profile_name("sso")
+            .build()
+            .await
+            .expect("valid");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            let credentials = tokio::time::timeout(TEST_LIMIT, session.credentials())
+                .await
+                .expect("within the limit")
+                .expect("credentials");
+            assert_eq!(credentials.access_key_id(), "ASIASSOREADONLY9012");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(
+            portal.renewals() >= 2,
+            "renewed {} times",
+            portal.renewals()
+        );
+        assert!(
+            portal.calls().len() >= 4,
+            "{} role refreshes",
+            portal.calls().len()
+        );
     }
 
     #[tokio::test]

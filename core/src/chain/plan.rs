@@ -17,6 +17,7 @@ use super::container::Container;
 use super::imds::Imds;
 use super::sso::{self, Sso};
 use super::{Skipped, SourceKind};
+use crate::oidc::OidcEndpoint;
 
 /// Where base credentials come from.
 #[derive(Debug, Clone)]
@@ -428,19 +429,28 @@ impl Decider<'_, '_> {
         .map_err(|e| in_profile(name, e))?;
         crate::validate::region("sso_region", region).map_err(|e| in_profile(name, e))?;
         let endpoint = match self.var("AWS_ENDPOINT_URL_SSO") {
-            Some(url) => check_endpoint("AWS_ENDPOINT_URL_SSO", &url)?,
+            Some(url) => crate::validate::endpoint_url("AWS_ENDPOINT_URL_SSO", &url)?,
             None => format!("https://portal.sso.{region}.amazonaws.com"),
         };
         let cache_file = crate::profile::home(self.inputs.env)
             .ok_or_else(|| ConfigError::new("HOME", "is not set: the SSO token cache is under it"))?
             .join(".aws/sso/cache")
             .join(sso::cache_file_name(&cache_key));
+        // Only sso-session logins carry what renews them, as in botocore.
+        let oidc = match profile.get("sso_session") {
+            Some(_) => Some(OidcEndpoint::resolve(
+                region,
+                self.var("AWS_ENDPOINT_URL_SSO_OIDC").as_deref(),
+            )?),
+            None => None,
+        };
         Ok(Sso::new(
             cache_file.to_string_lossy().into_owned(),
             account_id.to_owned(),
             role_name.to_owned(),
             endpoint,
             login,
+            oidc,
         ))
     }
 }
@@ -492,21 +502,6 @@ fn static_keys(name: &str, profile: &Section) -> Result<Option<Credentials>, Con
 }
 
 /// An endpoint override: https anywhere, http to loopback only.
-fn check_endpoint(field: &'static str, url: &str) -> Result<String, ConfigError> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| ConfigError::new(field, format!("`{url}` is not a URL: {e}")))?;
-    let host = uri.host().unwrap_or_default();
-    match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(url.to_owned()),
-        Some("http") if crate::sts::is_loopback(host) => Ok(url.to_owned()),
-        _ => Err(ConfigError::new(
-            field,
-            format!("`{url}` must be https, or http to a loopback address"),
-        )),
-    }
-}
-
 fn in_profile(name: &str, error: ConfigError) -> ConfigError {
     ConfigError::new(
         error.field(),

@@ -5,8 +5,8 @@
 //!
 //! What outlives a refresh lives in [`ChainSource`]: the credentials, reused
 //! while they stay valid for long enough (a role profile's session is not
-//! assumed again on every refresh of the session built on it), and IMDS's
-//! session token.
+//! assumed again on every refresh of the session built on it), IMDS's
+//! session token, and the SSO login this process renewed last.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,12 @@ use crate::error::{Error, TransportError};
 use crate::fetch::{Attempts, Context};
 use crate::saturating;
 use crate::secret::Secret;
+use crate::sso_token::SsoToken;
 use crate::sts;
 
 use super::imds::{self, ImdsToken};
 use super::plan::{Base, SourcePlan};
+use super::sso::CachedLogin;
 use super::{ChainError, Skipped, SourceKind, container, process};
 
 /// Credentials are fetched again once they have less than this left: time
@@ -35,6 +37,7 @@ pub(crate) struct ChainSource {
     plan: SourcePlan,
     cached: Option<Arc<Credentials>>,
     imds_token: Option<ImdsToken>,
+    sso_renewed: Option<SsoToken>,
 }
 
 impl ChainSource {
@@ -43,6 +46,7 @@ impl ChainSource {
             plan,
             cached: None,
             imds_token: None,
+            sso_renewed: None,
         }
     }
 
@@ -76,6 +80,8 @@ impl ChainSource {
 /// What a run needs from its driver.
 pub(crate) enum Ask {
     ReadFile(String),
+    /// Replace the file (privately, atomically) with this.
+    WriteFile(String, Secret),
     RunProcess(CommandSpec),
     Transmit(http::Request<Vec<u8>>),
     MfaToken(String),
@@ -84,6 +90,7 @@ pub(crate) enum Ask {
 /// An answer to an [`Ask`].
 pub(crate) enum Told {
     File(Result<Vec<u8>, String>),
+    Written(Result<(), String>),
     Process(Result<CommandOutput, String>),
     Response(http::Response<Vec<u8>>),
     Transport(TransportError),
@@ -107,6 +114,14 @@ enum Stage {
     },
     Process,
     SsoCache,
+    /// Renewing a login near its end.
+    SsoRenew {
+        cached: Box<SsoToken>,
+    },
+    /// Writing the renewed login back to the token cache.
+    SsoWrite {
+        token: Secret,
+    },
     Sso {
         token: Secret,
     },
@@ -236,17 +251,26 @@ impl SourceRun {
                 let Base::Sso(sso) = &source.plan.base else {
                     return None;
                 };
-                let token = match read {
-                    Ok(bytes) => sso.token(&bytes, cx.now),
+                let login = match read {
+                    Ok(bytes) => sso.cached_login(&bytes, source.sso_renewed.as_ref(), cx.now),
                     Err(e) => Err(sso.login_again(&format!(
                         "there is no cached SSO token at {} ({e})",
                         sso.cache_file
                     ))),
                 };
-                match token {
-                    Ok(token) => self.send(source, Stage::Sso { token }, cx),
+                match login {
+                    Ok(CachedLogin::Use(token)) => self.send(source, Stage::Sso { token }, cx),
+                    Ok(CachedLogin::Renew(cached)) => {
+                        self.send(source, Stage::SsoRenew { cached }, cx)
+                    }
                     Err(error) => Step::Done(Err(error)),
                 }
+            }
+            (Stage::SsoWrite { token }, Told::Written(written)) => {
+                if let Err(problem) = written {
+                    tracing::warn!(target: "refresh_session", %problem, "the renewed SSO login could not be written to the token cache");
+                }
+                self.send(source, Stage::Sso { token }, cx)
             }
             (Stage::ContainerToken, Told::File(read)) => match read {
                 Ok(bytes) => {
@@ -272,6 +296,9 @@ impl SourceRun {
             (stage, Told::Response(response)) if stage.awaits_response() => {
                 self.on_response(source, stage, &response, cx)
             }
+            (Stage::SsoRenew { cached }, Told::Transport(error)) => {
+                self.renewal_failed(source, cached, error.into(), cx)
+            }
             (stage, Told::Transport(error)) if stage.awaits_response() => {
                 self.stage = stage;
                 self.retry_or_fail(source, error.into(), cx)
@@ -291,6 +318,12 @@ impl SourceRun {
         response: &http::Response<Vec<u8>>,
         cx: Context<'_>,
     ) -> Step {
+        if let Stage::SsoRenew { cached } = stage {
+            return match crate::oidc::parse_token(response, cx.now) {
+                Ok(token) => self.renewed(source, cached.renewed(token)),
+                Err(error) => self.renewal_failed(source, cached, error, cx),
+            };
+        }
         let parsed = match (&stage, &source.plan.base) {
             (Stage::WebIdentity { .. }, _) => sts::parse_web_identity(response).map(|a| a.credentials),
             (Stage::Sso { .. }, Base::Sso(sso)) => sso.parse(response),
@@ -332,6 +365,60 @@ impl SourceRun {
             Ok(credentials) => self.next_hop(source, Arc::new(credentials), cx),
             Err(error) => self.retry_or_fail(source, error, cx),
         }
+    }
+
+    /// A renewed SSO login: kept, written back to the token cache (the
+    /// AWS CLI and every SDK read it), then used.
+    fn renewed(&mut self, source: &mut ChainSource, login: SsoToken) -> Step {
+        let Base::Sso(sso) = &source.plan.base else {
+            return Step::Done(Err(Error::Signing("an SSO renewal without SSO".into())));
+        };
+        tracing::info!(target: "refresh_session", expires_at = %login.expires_at, "SSO login renewed");
+        let write = Ask::WriteFile(sso.cache_file.clone(), login.render());
+        self.stage = Stage::SsoWrite {
+            token: login.access_token.clone(),
+        };
+        source.sso_renewed = Some(login);
+        Step::Ask(write)
+    }
+
+    /// Renewing the login failed: retried as any exchange; then the cached
+    /// token while it lasts, else logging in again.
+    fn renewal_failed(
+        &mut self,
+        source: &mut ChainSource,
+        cached: Box<SsoToken>,
+        error: Error,
+        cx: Context<'_>,
+    ) -> Step {
+        self.stage = Stage::SsoRenew { cached };
+        if let Some(delay) = self.attempts.as_mut().and_then(|a| a.retry(&error, cx)) {
+            if delay.is_zero() {
+                return self.resend(source, cx);
+            }
+            self.retry_at = Some(saturating::add(cx.now, delay));
+            return Step::Wait;
+        }
+        let Stage::SsoRenew { cached } = std::mem::replace(&mut self.stage, Stage::Finished) else {
+            return Step::Done(Err(error));
+        };
+        let Base::Sso(sso) = &source.plan.base else {
+            return Step::Done(Err(error));
+        };
+        if cached.is_valid(cx.now) {
+            tracing::warn!(target: "refresh_session", %error, "renewing the SSO login failed; using its token while it lasts");
+            return self.send(
+                source,
+                Stage::Sso {
+                    token: cached.access_token,
+                },
+                cx,
+            );
+        }
+        Step::Done(Err(sso.login_again(&format!(
+            "the login expired at {} and renewing it failed ({error})",
+            cached.expires_at
+        ))))
     }
 
     /// The base source's result: on to the roles, or the error.
@@ -406,6 +493,7 @@ impl SourceRun {
                 },
             ) => sts::web_identity_request(role_arn, session_name, token, endpoint()?),
             (Stage::Sso { token }, Base::Sso(sso)) => sso.request(token),
+            (Stage::SsoRenew { cached }, Base::Sso(sso)) => sso.renewal_request(cached, cx.now),
             (Stage::Container { token }, Base::Container(endpoint)) => {
                 endpoint.request(token.as_ref())
             }
@@ -452,6 +540,7 @@ impl Stage {
             self,
             Stage::WebIdentity { .. }
                 | Stage::Sso { .. }
+                | Stage::SsoRenew { .. }
                 | Stage::Container { .. }
                 | Stage::ImdsToken
                 | Stage::ImdsRole { .. }

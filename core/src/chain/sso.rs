@@ -1,6 +1,8 @@
 //! IAM Identity Center (SSO): the access token `aws sso login` left in the
 //! token cache (`~/.aws/sso/cache/<sha1>.json`), traded for role
-//! credentials with `GetRoleCredentials`.
+//! credentials with `GetRoleCredentials`. An `sso-session` login near its
+//! end is renewed with its refresh token first, as botocore does, and the
+//! cache written back for every tool on the machine.
 
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
@@ -9,7 +11,9 @@ use time::OffsetDateTime;
 use crate::credentials::Credentials;
 use crate::error::Error;
 use crate::json;
+use crate::oidc::OidcEndpoint;
 use crate::secret::Secret;
+use crate::sso_token::SsoToken;
 
 use super::{ChainError, SourceKind};
 
@@ -27,6 +31,17 @@ pub(crate) struct Sso {
     endpoint: String,
     /// The command that logs in again.
     login: String,
+    /// Where an `sso-session` login is renewed; legacy profiles are not.
+    oidc: Option<OidcEndpoint>,
+}
+
+/// What the token cache allows.
+#[derive(Debug)]
+pub(crate) enum CachedLogin {
+    /// A token with time left.
+    Use(Secret),
+    /// A login near its end that its refresh token can renew.
+    Renew(Box<SsoToken>),
 }
 
 /// The cache file's name for `key` (the `sso-session` name, or the start
@@ -45,6 +60,7 @@ impl Sso {
         role_name: String,
         endpoint: String,
         login: String,
+        oidc: Option<OidcEndpoint>,
     ) -> Self {
         Self {
             cache_file,
@@ -52,29 +68,50 @@ impl Sso {
             role_name,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             login,
+            oidc,
         }
     }
 
-    /// The access token in the cache file's content, if it is still good
-    /// at `now`.
-    pub(crate) fn token(&self, cached: &[u8], now: OffsetDateTime) -> Result<Secret, Error> {
-        let answer = json::Answer {
-            service: SERVICE,
-            status: 200,
-            body: cached,
+    /// What to do with the cache file's content at `now`: use its token,
+    /// renew it (less than 15 minutes left, and a refresh token and a live
+    /// registration to do it with), or log in again. `renewed` is the
+    /// login this process renewed last, used if the file is older (it
+    /// could not be written, say).
+    pub(crate) fn cached_login(
+        &self,
+        cached: &[u8],
+        renewed: Option<&SsoToken>,
+        now: OffsetDateTime,
+    ) -> Result<CachedLogin, Error> {
+        let read = SsoToken::parse(cached).map_err(|problem| self.login_again(&problem))?;
+        let token = match renewed {
+            Some(renewed) if renewed.expires_at > read.expires_at => renewed.clone(),
+            _ => read,
         };
-        let cached: CachedToken = answer
-            .decode("an SSO token cache file")
-            .map_err(|_| self.login_again("the token cache file is not readable"))?;
-        // The AWS CLI v1 wrote `2019-11-14T04:05:45UTC`.
-        let expires_at = cached.expires_at.replace("UTC", "Z");
-        let expires = answer
-            .timestamp("expiresAt", &expires_at)
-            .map_err(|_| self.login_again("the cached token has no readable expiry"))?;
-        if expires <= now {
-            return Err(self.login_again(&format!("the login expired at {expires}")));
+        if !token.needs_refresh(now) {
+            return Ok(CachedLogin::Use(token.access_token));
         }
-        Ok(Secret::new(cached.access_token))
+        if self.oidc.is_some() && token.renewal(now).is_some() {
+            return Ok(CachedLogin::Renew(Box::new(token)));
+        }
+        if token.is_valid(now) {
+            return Ok(CachedLogin::Use(token.access_token));
+        }
+        Err(self.login_again(&format!("the login expired at {}", token.expires_at)))
+    }
+
+    /// `CreateToken` renewing `cached` with its refresh token.
+    pub(crate) fn renewal_request(
+        &self,
+        cached: &SsoToken,
+        now: OffsetDateTime,
+    ) -> Result<http::Request<Vec<u8>>, Error> {
+        match (&self.oidc, cached.renewal(now)) {
+            (Some(oidc), Some((client, refresh_token))) => {
+                oidc.refresh_token(client, refresh_token)
+            }
+            _ => Err(self.login_again("the login cannot be renewed")),
+        }
     }
 
     /// `GET /federation/credentials?role_name=..&account_id=..` with the
@@ -130,13 +167,6 @@ impl Sso {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CachedToken {
-    access_token: String,
-    expires_at: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct RoleCredentials {
     role_credentials: Answer,
 }
@@ -158,13 +188,19 @@ mod tests {
     use super::*;
 
     fn sso() -> Sso {
+        let oidc = OidcEndpoint::resolve("eu-west-1", None).expect("endpoint");
         Sso::new(
             "/home/me/.aws/sso/cache/x.json".into(),
             "123456789012".into(),
             "ReadOnly".into(),
             "https://portal.sso.eu-west-1.amazonaws.com/".into(),
             "aws sso login --sso-session corp".into(),
+            Some(oidc),
         )
+    }
+
+    fn token(cached: &str, now: OffsetDateTime) -> Result<CachedLogin, Error> {
+        sso().cached_login(cached.as_bytes(), None, now)
     }
 
     #[test]
@@ -183,12 +219,12 @@ mod tests {
     #[test]
     fn a_valid_token_buys_role_credentials() {
         let now = datetime!(2026-11-22 12:00 UTC);
-        let token = sso()
-            .token(
-                br#"{"accessToken":"tok","expiresAt":"2026-11-22T13:00:00Z","region":"eu-west-1","startUrl":"https://corp.awsapps.com/start"}"#,
-                now,
-            )
-            .expect("valid until 13:00");
+        let Ok(CachedLogin::Use(token)) = token(
+            r#"{"accessToken":"tok","expiresAt":"2026-11-22T13:00:00Z","region":"eu-west-1","startUrl":"https://corp.awsapps.com/start"}"#,
+            now,
+        ) else {
+            panic!("valid until 13:00")
+        };
         let request = sso().request(&token).expect("a request");
         assert_eq!(
             request.uri(),
@@ -208,15 +244,45 @@ mod tests {
     }
 
     #[test]
+    fn a_login_near_its_end_is_renewed_when_it_can_be() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let renewable = r#"{"accessToken":"tok","expiresAt":"2026-11-22T12:05:00Z","clientId":"cid","clientSecret":"cs","registrationExpiresAt":"2027-01-01T00:00:00Z","refreshToken":"rt"}"#;
+        let Ok(CachedLogin::Renew(cached)) = token(renewable, now) else {
+            panic!("five minutes left, and a refresh token")
+        };
+        let request = sso().renewal_request(&cached, now).expect("a request");
+        assert_eq!(request.uri(), "https://oidc.eu-west-1.amazonaws.com/token");
+        // Without a refresh token, the token is used while it lasts.
+        let plain = r#"{"accessToken":"tok","expiresAt":"2026-11-22T12:05:00Z"}"#;
+        assert!(matches!(token(plain, now), Ok(CachedLogin::Use(_))));
+        // A legacy profile is not renewed.
+        let legacy = Sso {
+            oidc: None,
+            ..sso()
+        };
+        assert!(matches!(
+            legacy.cached_login(renewable.as_bytes(), None, now),
+            Ok(CachedLogin::Use(_))
+        ));
+        // A login this process renewed wins over an older file.
+        let renewed =
+            SsoToken::parse(br#"{"accessToken":"new","expiresAt":"2026-11-22T20:00:00Z"}"#)
+                .expect("valid");
+        match sso().cached_login(plain.as_bytes(), Some(&renewed), now) {
+            Ok(CachedLogin::Use(token)) => assert_eq!(token.expose(), "new"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn expired_missing_and_refused_tokens_say_how_to_log_in() {
         let now = datetime!(2026-11-22 12:00 UTC);
-        let expired = sso()
-            .token(
-                br#"{"accessToken":"tok","expiresAt":"2026-11-22T11:00:00UTC"}"#,
-                now,
-            )
-            .expect_err("expired");
-        let garbled = sso().token(b"{", now).expect_err("garbled");
+        let expired = token(
+            r#"{"accessToken":"tok","expiresAt":"2026-11-22T11:00:00UTC"}"#,
+            now,
+        )
+        .expect_err("expired");
+        let garbled = token("{", now).expect_err("garbled");
         let mut refused = http::Response::new(Vec::new());
         *refused.status_mut() = http::StatusCode::UNAUTHORIZED;
         let refused = sso().parse(&refused).expect_err("refused");
