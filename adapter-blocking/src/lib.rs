@@ -76,6 +76,7 @@ mod fleet;
 mod hooks;
 mod mtls;
 mod session;
+mod sso;
 mod transport;
 
 pub use fleet::{FleetBuilder, SessionFleet};
@@ -93,6 +94,7 @@ pub use refresh_session_core::{ConfigError, Credentials, Error, Secret, SessionO
 #[cfg(feature = "mqtt")]
 pub use rumqttc;
 pub use session::{Builder, RefreshableSession};
+pub use sso::{LoginEvent, sso_login};
 
 /// Everything a session needs, in one import.
 pub mod prelude {

@@ -75,9 +75,34 @@ pub(crate) enum Command {
     },
     /// Print who the credentials belong to (STS GetCallerIdentity).
     Whoami(Output),
+    /// IAM Identity Center (SSO).
+    #[command(subcommand)]
+    Sso(SsoCommand),
     /// Print the credentials as `export` lines for a POSIX shell:
     /// eval "$(refresh-session env ...)".
     Env(Output),
+}
+
+/// The `sso` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SsoCommand {
+    /// Log in as `aws sso login` does: confirm a code in a browser, and the
+    /// token goes to ~/.aws/sso/cache, where the AWS CLI, every SDK and
+    /// refresh-session read it. A login of an [sso-session] comes with a
+    /// refresh token, which renews it without the browser until the
+    /// session ends.
+    ///
+    /// Logs in for --profile's SSO configuration (default: AWS_PROFILE,
+    /// else `default`), or --sso-session's.
+    Login {
+        /// The [sso-session NAME] section of ~/.aws/config to log in to.
+        #[arg(long, value_name = "NAME")]
+        sso_session: Option<String>,
+        /// Open the confirmation page in a browser ($BROWSER, else
+        /// xdg-open or open).
+        #[arg(long)]
+        browser: bool,
+    },
 }
 
 /// Output format.

@@ -13,6 +13,7 @@ mod mfa_session;
 mod prompt;
 mod session;
 mod shadowing;
+mod sso;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use refresh_session_core::chain::process;
 use refresh_session_core::fingerprint::Fingerprint;
 use refresh_session_core::policy::RefreshPolicy;
 
-use crate::args::{CacheArgs, Cli, Command, Output, SessionArgs};
+use crate::args::{CacheArgs, Cli, Command, Output, SessionArgs, SsoCommand};
 use crate::cache::DiskCache;
 
 /// Exit code: credentials could not be had.
@@ -48,6 +49,10 @@ fn main() -> ExitCode {
         }),
         Command::ExecChild { parent, command } => Ok(exec::become_child(*parent, command)),
         Command::Whoami(output) => whoami(&cli.session, output),
+        Command::Sso(SsoCommand::Login {
+            sso_session,
+            browser,
+        }) => sso::login(&cli.session, sso_session.as_deref(), *browser),
         Command::Env(output) => env(&cli.session, output),
     };
     match result {

@@ -15,6 +15,7 @@ use refresh_session_tests::chain_oracle::botocore_resolve;
 use refresh_session_tests::iot_server::{IotOptions, LoopbackIot};
 use refresh_session_tests::moto::{Moto, python};
 use refresh_session_tests::pki::Authority;
+use refresh_session_tests::sso_server::LoopbackSso;
 use refresh_session_tests::sts_server::{LoopbackSts, StsOptions};
 use tempfile::TempDir;
 
@@ -816,6 +817,63 @@ fn the_terminal_hears_of_an_mfa_command_that_may_wait_for_a_touch() {
             .as_str()
             .is_some_and(|k| k.starts_with("ASIALOOP"))
     );
+}
+
+#[test]
+fn sso_login_writes_the_token_cache_that_botocore_and_our_sessions_read() {
+    let portal = LoopbackSso::start("no-login-yet", Duration::from_secs(3600));
+    let mut home = Home::new();
+    for variable in ["AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL_SSO_OIDC"] {
+        home.env.insert(variable.into(), portal.url());
+    }
+    home.write(
+        "config",
+        "[profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = ReadOnly\nregion = eu-west-1\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n",
+    );
+    let opened = home.path("opened");
+    let browser = home.write(
+        "browser",
+        &format!("#!/bin/sh\necho \"$1\" > '{}'\n", opened.display()),
+    );
+    fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("executable");
+    let mut command = home.command(&["sso", "login", "--sso-session", "corp", "--browser"]);
+    command.env("BROWSER", &browser);
+    let login = thread::spawn(move || bounded(command));
+    // The page opens; the user waits a poll or two, then confirms.
+    home.wait_for_file("opened");
+    thread::sleep(Duration::from_millis(2500));
+    portal.approve();
+    let output = login.join().expect("ran");
+    assert_success(&output);
+    let code = portal.user_codes().pop().expect("a device login");
+    assert!(stderr(&output).contains(&code), "{}", stderr(&output));
+    assert_eq!(
+        fs::read_to_string(&opened).expect("opened").trim(),
+        format!("https://device.sso.example/?user_code={code}")
+    );
+    let (polls, slow_downs) = portal.device_polls();
+    assert!(polls >= 2, "{polls} polls");
+    assert_eq!(slow_downs, 0, "polled at the interval the server asked for");
+    let cache = home.path(".aws/sso/cache");
+    assert_eq!(mode(&cache), 0o700);
+    let file = cache_file(&cache);
+    assert_eq!(mode(&file), 0o600);
+    let written = json(&fs::read_to_string(&file).expect("the token"));
+    assert_eq!(written["startUrl"], "https://corp.awsapps.com/start");
+    assert!(written["refreshToken"].is_string() && written["clientSecret"].is_string());
+    // botocore finds the login and gets the role's credentials with it...
+    let theirs = botocore_resolve(&home.env, Some("sso"), false).expect("botocore resolves");
+    assert_eq!(theirs.access_key, "ASIASSOREADONLY9012");
+    // ...and so does a session of ours.
+    let ours = home.run(&["env", "--profile", "sso", "--json"]);
+    assert_success(&ours);
+    assert_eq!(json(&stdout(&ours))["AccessKeyId"], "ASIASSOREADONLY9012");
+    assert_eq!(portal.renewals(), 0, "eight hours left: nobody renewed");
 }
 
 #[test]

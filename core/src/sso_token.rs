@@ -2,22 +2,133 @@
 //! and botocore write it: the access token and its expiry, and for
 //! `sso-session` logins the client registration and refresh token that
 //! renew it without a browser. Read, renewed and written back here in the
-//! same format, so that every tool on the machine benefits.
+//! same format, so that every tool on the machine benefits. And which
+//! login, and which file, a profile or an `[sso-session]` names.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::error::ConfigError;
 use crate::oidc::{Client, Token};
+use crate::profile::{ProfileSet, Section};
 use crate::saturating;
 use crate::secret::Secret;
 
 /// A token with less than this left is renewed first, as botocore's
 /// `SSOTokenProvider` does.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The login an SSO profile or an `[sso-session]` names: where `sso login`
+/// goes, and where its token is cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLogin {
+    /// The portal (`sso_start_url`).
+    pub start_url: String,
+    /// Identity Center's region (`sso_region`).
+    pub region: String,
+    /// The `sso-session`; `None` for a legacy profile, whose login is not
+    /// renewed.
+    pub session: Option<String>,
+    /// The token cache file.
+    pub cache_file: PathBuf,
+}
+
+impl SsoLogin {
+    /// The login of `[sso-session name]`; `env` finds the home directory.
+    pub fn of_session(
+        profiles: &ProfileSet,
+        name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let section = profiles.sso_session(name).ok_or_else(|| {
+            ConfigError::new(
+                "sso_session",
+                format!("there is no [sso-session {name}] section"),
+            )
+        })?;
+        let get = |key: &'static str| {
+            section.get(key).ok_or_else(|| {
+                ConfigError::new(key, format!("is required in [sso-session {name}]"))
+            })
+        };
+        Self::new(get("sso_start_url")?, get("sso_region")?, Some(name), env)
+    }
+
+    /// The login profile `name` uses: its `sso_session`'s, or its own
+    /// `sso_start_url` and `sso_region` (a legacy profile).
+    pub fn of_profile(
+        profiles: &ProfileSet,
+        name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let profile = profiles
+            .profile(name)
+            .ok_or_else(|| ConfigError::new("profile", format!("there is no profile `{name}`")))?;
+        Self::in_profile(profiles, profile, env)
+    }
+
+    pub(crate) fn in_profile(
+        profiles: &ProfileSet,
+        profile: &Section,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(session) = profile.get("sso_session") {
+            return Self::of_session(profiles, session, env);
+        }
+        let get = |key: &'static str| {
+            profile
+                .get(key)
+                .ok_or_else(|| ConfigError::new(key, "is required for an SSO profile"))
+        };
+        Self::new(get("sso_start_url")?, get("sso_region")?, None, env)
+    }
+
+    fn new(
+        start_url: &str,
+        region: &str,
+        session: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        crate::validate::region("sso_region", region)?;
+        // The AWS CLI keys the cache by session name, or a legacy
+        // profile's start URL.
+        let key = session.unwrap_or(start_url);
+        let cache_file = crate::profile::home(env)
+            .ok_or_else(|| ConfigError::new("HOME", "is not set: the SSO token cache is under it"))?
+            .join(".aws/sso/cache")
+            .join(cache_file_name(key));
+        Ok(Self {
+            start_url: start_url.to_owned(),
+            region: region.to_owned(),
+            session: session.map(str::to_owned),
+            cache_file,
+        })
+    }
+
+    /// How to log in again, for profile `profile`.
+    pub fn login_command(&self, profile: &str) -> String {
+        match &self.session {
+            Some(session) => format!(
+                "aws sso login --sso-session {session}` or `refresh-session sso login --sso-session {session}"
+            ),
+            None => format!(
+                "aws sso login --profile {profile}` or `refresh-session sso login --profile {profile}"
+            ),
+        }
+    }
+}
+
+/// The cache file's name for `key` (the `sso-session` name, or the start
+/// URL of a legacy profile): its SHA-1, in hex, as the AWS CLI names it.
+pub(crate) fn cache_file_name(key: &str) -> String {
+    format!("{}.json", crate::hex::encode(&Sha1::digest(key.as_bytes())))
+}
 
 /// An SSO login as the token cache holds it.
 #[derive(Clone, PartialEq, Eq)]
@@ -172,6 +283,19 @@ mod tests {
             br#"{"startUrl":"https://corp.awsapps.com/start","region":"eu-west-1","accessToken":"old","expiresAt":"2026-12-04T12:10:00Z","clientId":"cid","clientSecret":"csecret","registrationExpiresAt":"2027-03-04T12:00:00Z","refreshToken":"rt-1"}"#,
         )
         .expect("the AWS CLI's format")
+    }
+
+    #[test]
+    fn cache_files_are_named_like_the_aws_clis() {
+        // The AWS SDKs' documented examples.
+        assert_eq!(
+            cache_file_name("https://d-abc123.awsapps.com/start"),
+            "40a89917e3175433e361b710a9d43528d7f1890a.json"
+        );
+        assert_eq!(
+            cache_file_name("admin"),
+            "d033e22ae348aeb5660fc2140aec35850c4da997.json"
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ struct Device {
     client_id: String,
     user_code: String,
     approved: bool,
+    /// Its token was issued: the device code is spent.
+    redeemed: bool,
     last_poll: Option<Instant>,
 }
 
@@ -215,6 +217,7 @@ fn start_device_authorization(body: &Value, state: &mut State) -> http::Response
             client_id: id,
             user_code,
             approved: false,
+            redeemed: false,
             last_poll: None,
         },
     );
@@ -237,7 +240,11 @@ fn create_token(body: &Value, state: &mut State) -> http::Response<Vec<u8>> {
         Some("urn:ietf:params:oauth:grant-type:device_code") => {
             let code = body["deviceCode"].as_str().unwrap_or_default();
             state.device_polls += 1;
-            let Some(device) = state.devices.get_mut(code).filter(|d| d.client_id == id) else {
+            let Some(device) = state
+                .devices
+                .get_mut(code)
+                .filter(|d| d.client_id == id && !d.redeemed)
+            else {
                 return oauth_error("InvalidGrantException", "invalid_grant");
             };
             let now = Instant::now();
@@ -252,7 +259,7 @@ fn create_token(body: &Value, state: &mut State) -> http::Response<Vec<u8>> {
             if !device.approved {
                 return oauth_error("AuthorizationPendingException", "authorization_pending");
             }
-            state.devices.remove(code);
+            device.redeemed = true;
             issue(state, &id)
         }
         _ => oauth_error("UnsupportedGrantTypeException", "unsupported_grant_type"),

@@ -15,9 +15,10 @@ use crate::sts::AssumeRole;
 
 use super::container::Container;
 use super::imds::Imds;
-use super::sso::{self, Sso};
+use super::sso::Sso;
 use super::{Skipped, SourceKind};
 use crate::oidc::OidcEndpoint;
+use crate::sso_token::SsoLogin;
 
 /// Where base credentials come from.
 #[derive(Debug, Clone)]
@@ -369,42 +370,9 @@ impl Decider<'_, '_> {
                 ConfigError::new(key, "is required for an SSO profile"),
             )
         };
-        let (region, cache_key, login) = match profile.get("sso_session") {
-            Some(session) => {
-                let section = self.inputs.profiles.sso_session(session).ok_or_else(|| {
-                    in_profile(
-                        name,
-                        ConfigError::new(
-                            "sso_session",
-                            format!("there is no [sso-session {session}] section"),
-                        ),
-                    )
-                })?;
-                let get = |key: &'static str| {
-                    section.get(key).ok_or_else(|| {
-                        ConfigError::new(key, format!("is required in [sso-session {session}]"))
-                    })
-                };
-                // Where `aws sso login` goes; the cache is keyed by name.
-                get("sso_start_url")?;
-                (
-                    get("sso_region")?,
-                    session.to_owned(),
-                    format!("aws sso login --sso-session {session}"),
-                )
-            }
-            None => (
-                profile
-                    .get("sso_region")
-                    .ok_or_else(|| missing("sso_region"))?,
-                // Legacy profiles key the cache by start URL.
-                profile
-                    .get("sso_start_url")
-                    .ok_or_else(|| missing("sso_start_url"))?
-                    .to_owned(),
-                format!("aws sso login --profile {name}"),
-            ),
-        };
+        let sso_login = SsoLogin::in_profile(self.inputs.profiles, profile, self.inputs.env)
+            .map_err(|e| in_profile(name, e))?;
+        let region = sso_login.region.as_str();
         let account_id = profile
             .get("sso_account_id")
             .ok_or_else(|| missing("sso_account_id"))?;
@@ -427,17 +395,12 @@ impl Decider<'_, '_> {
             "letters, digits and _+=,.@-",
         )
         .map_err(|e| in_profile(name, e))?;
-        crate::validate::region("sso_region", region).map_err(|e| in_profile(name, e))?;
         let endpoint = match self.var("AWS_ENDPOINT_URL_SSO") {
             Some(url) => crate::validate::endpoint_url("AWS_ENDPOINT_URL_SSO", &url)?,
             None => format!("https://portal.sso.{region}.amazonaws.com"),
         };
-        let cache_file = crate::profile::home(self.inputs.env)
-            .ok_or_else(|| ConfigError::new("HOME", "is not set: the SSO token cache is under it"))?
-            .join(".aws/sso/cache")
-            .join(sso::cache_file_name(&cache_key));
         // Only sso-session logins carry what renews them, as in botocore.
-        let oidc = match profile.get("sso_session") {
+        let oidc = match sso_login.session {
             Some(_) => Some(OidcEndpoint::resolve(
                 region,
                 self.var("AWS_ENDPOINT_URL_SSO_OIDC").as_deref(),
@@ -445,11 +408,11 @@ impl Decider<'_, '_> {
             None => None,
         };
         Ok(Sso::new(
-            cache_file.to_string_lossy().into_owned(),
+            sso_login.cache_file.to_string_lossy().into_owned(),
             account_id.to_owned(),
             role_name.to_owned(),
             endpoint,
-            login,
+            sso_login.login_command(name),
             oidc,
         ))
     }

@@ -5,7 +5,6 @@
 //! cache written back for every tool on the machine.
 
 use serde::Deserialize;
-use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
 
 use crate::credentials::Credentials;
@@ -42,12 +41,6 @@ pub(crate) enum CachedLogin {
     Use(Secret),
     /// A login near its end that its refresh token can renew.
     Renew(Box<SsoToken>),
-}
-
-/// The cache file's name for `key` (the `sso-session` name, or the start
-/// URL of a legacy profile): its SHA-1, in hex, as the AWS CLI names it.
-pub(crate) fn cache_file_name(key: &str) -> String {
-    format!("{}.json", crate::hex::encode(&Sha1::digest(key.as_bytes())))
 }
 
 impl Sso {
@@ -201,19 +194,6 @@ mod tests {
 
     fn token(cached: &str, now: OffsetDateTime) -> Result<CachedLogin, Error> {
         sso().cached_login(cached.as_bytes(), None, now)
-    }
-
-    #[test]
-    fn cache_files_are_named_like_the_aws_clis() {
-        // The AWS SDKs' documented examples.
-        assert_eq!(
-            cache_file_name("https://d-abc123.awsapps.com/start"),
-            "40a89917e3175433e361b710a9d43528d7f1890a.json"
-        );
-        assert_eq!(
-            cache_file_name("admin"),
-            "d033e22ae348aeb5660fc2140aec35850c4da997.json"
-        );
     }
 
     #[test]

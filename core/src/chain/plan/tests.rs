@@ -265,7 +265,10 @@ fn sso_profiles_find_their_token_cache() {
     };
     assert_eq!(
         sso.cache_file,
-        format!("/home/me/.aws/sso/cache/{}", sso::cache_file_name("corp"))
+        format!(
+            "/home/me/.aws/sso/cache/{}",
+            crate::sso_token::cache_file_name("corp")
+        )
     );
     assert!(
         sso.login_again("x")
