@@ -196,6 +196,10 @@ impl SessionConfig {
     /// this one's source session (see [`use_source`](Self::use_source)):
     /// every role signed by it shares one MFA session and one code.
     pub fn take_mfa_session(&mut self) -> Result<Option<SessionConfig>, ConfigError> {
+        if matches!(self.method, MethodConfig::Chain) {
+            // Profile roles with that `mfa_serial` use it (see resolve).
+            return Ok(None);
+        }
         let Some(params) = self.mfa_session.take() else {
             return Ok(None);
         };
@@ -275,7 +279,9 @@ impl SessionConfig {
         env: &dyn Fn(&str) -> Option<String>,
         now: OffsetDateTime,
     ) -> Result<Resolved, ConfigError> {
-        if self.mfa_session.is_some() {
+        // A chain session's MFA session is its profile roles' (the chain
+        // takes it); any other is split off by the adapter.
+        if self.mfa_session.is_some() && !matches!(self.method, MethodConfig::Chain) {
             return Err(ConfigError::new(
                 "mfa_session",
                 "was not split off (SessionConfig::take_mfa_session) by the driver building this session",
@@ -289,16 +295,19 @@ impl SessionConfig {
         let [config_file, credentials_file] = &self.profile_files;
         let profiles = ProfileSet::parse(config_file.as_ref(), credentials_file.as_ref())?;
         let profile_name = self.profile_name.as_deref();
+        let endpoint_url = self.endpoint_url.clone().or_else(|| endpoint_from_env(env));
+        let loopback = endpoint_url.as_deref().is_some_and(sts::is_loopback_url);
         let chain = || -> Result<Box<ChainSource>, ConfigError> {
             let inputs = ChainInputs {
                 env,
                 profiles: &profiles,
                 profile_name,
                 now,
+                mfa_session: self.mfa_session.as_ref(),
+                loopback,
             };
             Ok(Box::new(ChainSource::new(SourcePlan::decide(&inputs)?)))
         };
-        let endpoint_url = self.endpoint_url.clone().or_else(|| endpoint_from_env(env));
         let (method, device) = match self.method {
             MethodConfig::AssumeRole(params) => {
                 let loopback = endpoint_url.as_deref().is_some_and(sts::is_loopback_url);
@@ -344,6 +353,18 @@ impl SessionConfig {
                 format!(
                     "{} assumes a role with MFA: set an MFA token provider or an MFA command",
                     chain.description()
+                ),
+            ));
+        }
+        if let (Some(params), Some(chain)) = (&self.mfa_session, method.chain())
+            && !chain.has_mfa_session()
+        {
+            return Err(ConfigError::new(
+                "mfa_session",
+                format!(
+                    "{} has no role profile whose mfa_serial is {}: the MFA session would sign nothing",
+                    chain.description(),
+                    params.serial_number()
                 ),
             ));
         }

@@ -249,3 +249,61 @@ fn an_mfa_session_is_refused_what_aws_refuses() {
     }
     assert!(sts.mfa_sessions().is_empty());
 }
+
+#[test]
+fn profile_roles_opt_in_in_the_profile_or_on_the_builder() {
+    let sts = mfa_sts();
+    let home = tempfile::tempdir().expect("a temp dir");
+    let config = home.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile admin]\nrole_arn = {}\nsource_profile = base\nmfa_serial = {SERIAL}\nmfa_session_duration = 3600\n\
+             [profile plain]\nrole_arn = {}\nsource_profile = base\nmfa_serial = {SERIAL}\n\
+             [profile base]\naws_access_key_id = AKIAALICE\naws_secret_access_key = alice-secret\n",
+            ROLES[0], ROLES[1]
+        ),
+    )
+    .expect("written");
+    let env = [
+        ("HOME", home.path().display().to_string()),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_STS", sts.url()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ];
+    let codes = Arc::new(AtomicUsize::new(0));
+    let chain = |profile: &str| {
+        RefreshableSession::default_chain()
+            .environment(env.clone())
+            .profile_name(profile)
+            .mfa_token_provider(counting(&codes))
+    };
+    let admin = chain("admin").build().expect("valid");
+    // The builder opts in for the device of the `plain` profile.
+    let plain = chain("plain")
+        .mfa_session(SERIAL, Duration::from_secs(3600))
+        .build()
+        .expect("valid");
+    for _ in 0..3 {
+        for session in [&admin, &plain] {
+            let credentials = session
+                .credentials_within(CALL_LIMIT)
+                .expect("credentials")
+                .expect("within the limit");
+            assert!(credentials.access_key_id().starts_with("ASIALOOP"));
+        }
+        thread::sleep(ROLE_LIFETIME);
+    }
+    assert_eq!(codes.load(Ordering::SeqCst), 2, "one code per session");
+    assert_eq!(sts.mfa_sessions().len(), 2);
+    assert!(assert_roles_signed_by_mfa_sessions(&sts) >= 6);
+    // A builder MFA session no profile role can use is a mistake.
+    let unused = chain("plain")
+        .mfa_session(
+            "arn:aws:iam::123456789012:mfa/other",
+            Duration::from_secs(3600),
+        )
+        .build();
+    assert!(matches!(unused, Err(Error::Config(e)) if e.field() == "mfa_session"));
+}

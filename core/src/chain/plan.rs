@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::profile::{ProfileSet, Section};
 use crate::secret::Secret;
 use crate::source;
-use crate::sts::AssumeRole;
+use crate::sts::{AssumeRole, GetSessionToken};
 
 use super::container::Container;
 use super::imds::Imds;
@@ -47,10 +47,25 @@ pub(crate) enum Base {
 #[derive(Debug, Clone)]
 pub(crate) struct Hop {
     /// The `AssumeRole` call (`SerialNumber` set for a profile's
-    /// `mfa_serial`).
+    /// `mfa_serial`, unless an MFA session stands in for the code).
     pub(crate) params: AssumeRole,
     /// The profile it comes from, for messages.
     pub(crate) profile: String,
+    /// The MFA session that signs the call instead (`mfa_serial` with
+    /// `mfa_session_duration`, or the builder's `mfa_session` for that
+    /// device).
+    pub(crate) mfa_session: Option<GetSessionToken>,
+}
+
+impl Hop {
+    /// The MFA device the hop needs codes for, if any.
+    pub(crate) fn mfa_serial(&self) -> Option<&str> {
+        self.params.mfa_serial().or_else(|| {
+            self.mfa_session
+                .as_ref()
+                .map(GetSessionToken::serial_number)
+        })
+    }
 }
 
 /// The chain's decision.
@@ -75,6 +90,11 @@ pub(crate) struct ChainInputs<'a> {
     pub(crate) profile_name: Option<&'a str>,
     /// For default role session names.
     pub(crate) now: OffsetDateTime,
+    /// The builder's `mfa_session`: profiles whose `mfa_serial` is its
+    /// device use it.
+    pub(crate) mfa_session: Option<&'a GetSessionToken>,
+    /// STS is a local test server, which may issue shorter sessions.
+    pub(crate) loopback: bool,
 }
 
 impl SourcePlan {
@@ -288,6 +308,7 @@ impl Decider<'_, '_> {
             }
         };
         hops.reverse();
+        check_mfa_sessions(&base, &hops)?;
         Ok(Some((base, hops)))
     }
 
@@ -309,7 +330,8 @@ impl Decider<'_, '_> {
         if let Some(id) = profile.get("external_id") {
             params = params.external_id(id);
         }
-        if let Some(serial) = profile.get("mfa_serial") {
+        let mfa_session = self.mfa_session(name, profile)?;
+        if let (Some(serial), None) = (profile.get("mfa_serial"), &mfa_session) {
             params = params.serial_number(serial);
         }
         if let Some(seconds) = profile.get("duration_seconds") {
@@ -327,7 +349,46 @@ impl Decider<'_, '_> {
         Ok(Hop {
             params,
             profile: name.to_owned(),
+            mfa_session,
         })
+    }
+
+    /// The MFA session a role profile opts into: `mfa_session_duration`
+    /// (seconds) beside its `mfa_serial`, or the builder's for that device.
+    fn mfa_session(
+        &self,
+        name: &str,
+        profile: &Section,
+    ) -> Result<Option<GetSessionToken>, ConfigError> {
+        let in_this = |e| in_profile(name, e);
+        let Some(serial) = profile.get("mfa_serial") else {
+            if profile.get("mfa_session_duration").is_some() {
+                return Err(in_this(ConfigError::new(
+                    "mfa_session_duration",
+                    "needs mfa_serial: the MFA device of the session",
+                )));
+            }
+            return Ok(None);
+        };
+        let params = match profile.get("mfa_session_duration") {
+            Some(seconds) => {
+                let seconds: u64 = seconds.parse().map_err(|_| {
+                    in_this(ConfigError::new(
+                        "mfa_session_duration",
+                        format!("`{seconds}` is not a number of seconds"),
+                    ))
+                })?;
+                GetSessionToken::new(serial).duration(Duration::from_secs(seconds))
+            }
+            None => match self.inputs.mfa_session {
+                Some(builder) if builder.serial_number() == serial => builder.clone(),
+                _ => return Ok(None),
+            },
+        };
+        params
+            .validated(self.inputs.loopback)
+            .map(Some)
+            .map_err(in_this)
     }
 
     fn session_name(&self, profile: &Section) -> String {
@@ -465,6 +526,24 @@ fn static_keys(name: &str, profile: &Section) -> Result<Option<Credentials>, Con
 }
 
 /// An endpoint override: https anywhere, http to loopback only.
+/// An MFA session needs an IAM user's long-term keys: only the first role
+/// of a chain that starts with such keys can have one.
+fn check_mfa_sessions(base: &Base, hops: &[Hop]) -> Result<(), ConfigError> {
+    for (i, hop) in hops.iter().enumerate() {
+        let long_term = matches!(base, Base::Static(keys) if keys.session_token().is_none());
+        if hop.mfa_session.is_some() && (i > 0 || !long_term) {
+            return Err(in_profile(
+                &hop.profile,
+                ConfigError::new(
+                    "mfa_session_duration",
+                    "an MFA session (GetSessionToken) needs an IAM user's long-term keys, and this role is assumed with temporary credentials: give its source_profile the user's keys, or drop the MFA session",
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn in_profile(name: &str, error: ConfigError) -> ConfigError {
     ConfigError::new(
         error.field(),

@@ -38,6 +38,8 @@ pub(crate) struct ChainSource {
     cached: Option<Arc<Credentials>>,
     imds_token: Option<ImdsToken>,
     sso_renewed: Option<SsoToken>,
+    /// The first role's MFA session, reused while it lasts.
+    mfa_session: Option<Arc<Credentials>>,
 }
 
 impl ChainSource {
@@ -47,6 +49,7 @@ impl ChainSource {
             cached: None,
             imds_token: None,
             sso_renewed: None,
+            mfa_session: None,
         }
     }
 
@@ -57,10 +60,12 @@ impl ChainSource {
 
     /// The MFA devices the profile's roles need codes for.
     pub(crate) fn mfa_serials(&self) -> impl Iterator<Item = &str> {
-        self.plan
-            .hops
-            .iter()
-            .filter_map(|hop| hop.params.mfa_serial())
+        self.plan.hops.iter().filter_map(|hop| hop.mfa_serial())
+    }
+
+    /// Whether a profile role signs with an MFA session.
+    pub(crate) fn has_mfa_session(&self) -> bool {
+        self.plan.hops.iter().any(|hop| hop.mfa_session.is_some())
     }
 
     /// Whether getting the credentials calls STS (web identity, or a
@@ -141,6 +146,14 @@ enum Stage {
     HopToken {
         signer: Arc<Credentials>,
     },
+    /// The code for a profile role's MFA session.
+    SessionTokenCode {
+        signer: Arc<Credentials>,
+    },
+    SessionToken {
+        signer: Arc<Credentials>,
+        code: Secret,
+    },
     Hop {
         signer: Arc<Credentials>,
         code: Option<Secret>,
@@ -156,6 +169,8 @@ pub(crate) struct SourceRun {
     hop: usize,
     attempts: Option<Attempts>,
     retry_at: Option<OffsetDateTime>,
+    /// The MFA session was renewed after STS refused it: once a run.
+    mfa_renewed: bool,
 }
 
 impl SourceRun {
@@ -166,6 +181,7 @@ impl SourceRun {
             hop: 0,
             attempts: None,
             retry_at: None,
+            mfa_renewed: false,
         };
         let step = match source.reusable(cx.now) {
             Some(credentials) => Step::Done(Ok(credentials)),
@@ -293,6 +309,10 @@ impl SourceRun {
                 ),
                 Err(error) => Step::Done(Err(error)),
             },
+            (Stage::SessionTokenCode { signer }, Told::MfaToken(code)) => match code {
+                Ok(code) => self.send(source, Stage::SessionToken { signer, code }, cx),
+                Err(error) => Step::Done(Err(error)),
+            },
             (stage, Told::Response(response)) if stage.awaits_response() => {
                 self.on_response(source, stage, &response, cx)
             }
@@ -349,6 +369,19 @@ impl SourceRun {
                 Err(error) => Err(error),
             },
             (Stage::ImdsCredentials { .. }, _) => imds::parse_credentials(response),
+            (Stage::SessionToken { .. }, _) => match sts::parse_session_token(response) {
+                Ok(session) => {
+                    tracing::info!(target: "refresh_session", expiration = ?session.expiration(), "profile MFA session started");
+                    let session = Arc::new(session);
+                    source.mfa_session = Some(session.clone());
+                    let hop = Stage::Hop {
+                        signer: session,
+                        code: None,
+                    };
+                    return self.send(source, hop, cx);
+                }
+                Err(error) => Err(error),
+            },
             (Stage::Hop { .. }, _) => sts::parse_assume_role(response).map(|assumed| {
                 let profile = &source.plan.hops[self.hop].profile;
                 tracing::debug!(target: "refresh_session", %profile, arn = %assumed.arn, "profile role assumed");
@@ -363,8 +396,24 @@ impl SourceRun {
                 self.next_hop(source, Arc::new(credentials), cx)
             }
             Ok(credentials) => self.next_hop(source, Arc::new(credentials), cx),
+            Err(error) if self.mfa_session_refused(source, &error) => {
+                // Once: a new MFA session, with one new code.
+                source.mfa_session = None;
+                self.mfa_renewed = true;
+                self.begin(source, cx)
+            }
             Err(error) => self.retry_or_fail(source, error, cx),
         }
+    }
+
+    /// Whether STS refused the MFA session that signed this hop as stale,
+    /// the first time this run.
+    fn mfa_session_refused(&self, source: &ChainSource, error: &Error) -> bool {
+        let signed_by_session = matches!(&self.stage, Stage::Hop { .. })
+            && source.plan.hops[self.hop].mfa_session.is_some();
+        let stale = matches!(error, Error::Service(refusal)
+            if crate::rejection::Rejection::from_code(refusal.code().as_str()).is_some());
+        signed_by_session && stale && !self.mfa_renewed
     }
 
     /// A renewed SSO login: kept, written back to the token cache (the
@@ -446,6 +495,28 @@ impl SourceRun {
             source.cached = Some(signer.clone());
             return Step::Done(Ok(signer));
         };
+        if let Some(params) = &hop.mfa_session {
+            let live = source.mfa_session.clone().filter(|session| {
+                session
+                    .expiration()
+                    .is_none_or(|at| saturating::add(cx.now, REUSE_MARGIN) < at)
+            });
+            return match live {
+                Some(session) => self.send(
+                    source,
+                    Stage::Hop {
+                        signer: session,
+                        code: None,
+                    },
+                    cx,
+                ),
+                None => {
+                    let serial = params.serial_number().to_owned();
+                    self.stage = Stage::SessionTokenCode { signer };
+                    Step::Ask(Ask::MfaToken(serial))
+                }
+            };
+        }
         match hop.params.mfa_serial() {
             Some(serial) => {
                 let serial = serial.to_owned();
@@ -506,6 +577,14 @@ impl SourceRun {
                 let hop = &source.plan.hops[self.hop];
                 sts::assume_role_request(&hop.params, code.as_ref(), signer, endpoint()?, cx.now)
             }
+            (Stage::SessionToken { signer, code }, _) => {
+                let hop = &source.plan.hops[self.hop];
+                let params = hop
+                    .mfa_session
+                    .as_ref()
+                    .ok_or_else(|| Error::Signing("no MFA session to ask for".into()))?;
+                sts::session_token_request(params, code, signer, endpoint()?, cx.now)
+            }
             (stage, _) => Err(Error::Signing(format!(
                 "the chain has no request for {stage:?}"
             ))),
@@ -545,6 +624,7 @@ impl Stage {
                 | Stage::ImdsToken
                 | Stage::ImdsRole { .. }
                 | Stage::ImdsCredentials { .. }
+                | Stage::SessionToken { .. }
                 | Stage::Hop { .. }
         )
     }

@@ -50,6 +50,8 @@ impl Setup {
             profiles: &profiles,
             profile_name: self.profile_name,
             now: NOW,
+            mfa_session: None,
+            loopback: false,
         })
     }
 

@@ -6,7 +6,10 @@ use super::*;
 use crate::chain::plan::ChainInputs;
 use crate::error::ConfigError;
 use crate::error::TransportErrorKind;
-use crate::harness::{assume_role_response, error_response, json_response, web_identity_response};
+use crate::harness::{
+    assume_role_response, error_response, json_response, session_token_response,
+    web_identity_response,
+};
 use crate::profile::{ProfileFile, ProfileSet};
 use crate::retry::RetryPolicy;
 use crate::sts::StsEndpoint;
@@ -44,6 +47,8 @@ impl Run {
             profiles: &profiles,
             profile_name: profile,
             now: NOW,
+            mfa_session: None,
+            loopback: false,
         })
         .expect("a plan");
         Self {
@@ -173,6 +178,116 @@ fn roles_are_assumed_in_turn_and_the_result_is_reused() {
         matches!(near_expiry, Step::Ask(Ask::Transmit(_))),
         "fetched again near expiry"
     );
+}
+
+const MFA_SESSION_ROLE: &str = "[profile admin]\nrole_arn = arn:aws:iam::123456789012:role/admin\nsource_profile = base\n\
+mfa_serial = arn:aws:iam::123456789012:mfa/me\nmfa_session_duration = 43200\n\
+[profile base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = secret\n";
+
+fn signer(request: &http::Request<Vec<u8>>) -> String {
+    let authorization = request.headers()["authorization"].to_str().expect("text");
+    authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').next())
+        .expect("a signer")
+        .to_owned()
+}
+
+#[test]
+fn a_profile_role_with_an_mfa_session_asks_one_code_for_many_refreshes() {
+    let mut world = Run::new(&[], MFA_SESSION_ROLE, Some("admin"));
+    let (mut run, step) = world.start();
+    let Step::Ask(Ask::MfaToken(serial)) = step else {
+        panic!("the MFA session needs a code")
+    };
+    assert_eq!(serial, "arn:aws:iam::123456789012:mfa/me");
+    let session = transmitted(world.tell(&mut run, Told::MfaToken(Ok(Secret::new("123456")))));
+    let asked = form(&session);
+    assert!(asked.starts_with("Action=GetSessionToken"), "{asked}");
+    assert!(asked.contains("DurationSeconds=43200") && asked.ends_with("TokenCode=123456"));
+    assert_eq!(signer(&session), "AKIDBASE");
+    let mfa = expiring("ASIAMFA", NOW + Duration::from_secs(12 * 3600));
+    let admin = transmitted(world.tell(&mut run, Told::Response(session_token_response(&mfa))));
+    assert!(!form(&admin).contains("TokenCode") && !form(&admin).contains("SerialNumber"));
+    assert_eq!(signer(&admin), "ASIAMFA", "signed by the MFA session");
+    let role = |key| {
+        Told::Response(assume_role_response(&expiring(
+            key,
+            NOW + Duration::from_secs(3600),
+        )))
+    };
+    finished(world.tell(&mut run, role("ASIAADMIN1"))).expect("credentials");
+
+    // An hour later the role is assumed again with the same MFA session.
+    world.now = NOW + Duration::from_secs(3600);
+    let (mut run, step) = world.start();
+    let again = transmitted(step);
+    assert_eq!(signer(&again), "ASIAMFA", "no new code");
+    finished(world.tell(&mut run, role("ASIAADMIN2"))).expect("credentials");
+
+    // STS refuses the MFA session: one new code, then the role.
+    world.now = NOW + Duration::from_secs(2 * 3600);
+    let (mut run, step) = world.start();
+    transmitted(step);
+    let step = world.tell(
+        &mut run,
+        Told::Response(error_response(
+            403,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        )),
+    );
+    assert!(matches!(step, Step::Ask(Ask::MfaToken(_))), "one new code");
+    transmitted(world.tell(&mut run, Told::MfaToken(Ok(Secret::new("654321")))));
+    let renewed = expiring("ASIAMFA2", NOW + Duration::from_secs(14 * 3600));
+    let admin = transmitted(world.tell(&mut run, Told::Response(session_token_response(&renewed))));
+    assert_eq!(signer(&admin), "ASIAMFA2");
+    // Refused again: the run fails instead of asking once more.
+    let step = world.tell(
+        &mut run,
+        Told::Response(error_response(403, "ExpiredToken", "expired")),
+    );
+    assert!(finished(step).is_err());
+}
+
+#[test]
+fn an_mfa_session_needs_long_term_keys_and_a_device() {
+    let temporary = MFA_SESSION_ROLE.replace(
+        "aws_secret_access_key = secret\n",
+        "aws_secret_access_key = secret\naws_session_token = token\n",
+    );
+    let env = |key: &str| (key == "HOME").then(|| "/home/me".to_owned());
+    for (config, field) in [
+        (temporary.as_str(), "mfa_session_duration"),
+        (
+            &MFA_SESSION_ROLE.replace("mfa_serial = arn:aws:iam::123456789012:mfa/me\n", ""),
+            "mfa_session_duration",
+        ),
+        (
+            &MFA_SESSION_ROLE.replace("43200", "200000"),
+            "DurationSeconds",
+        ),
+    ] {
+        let profiles = ProfileSet::parse(
+            Some(&ProfileFile {
+                path: "config".into(),
+                text: config.into(),
+            }),
+            None,
+        )
+        .expect("valid");
+        let error = SourcePlan::decide(&ChainInputs {
+            env: &env,
+            profiles: &profiles,
+            profile_name: Some("admin"),
+            now: NOW,
+            mfa_session: None,
+            loopback: false,
+        })
+        .expect_err("refused");
+        assert_eq!(error.field(), field, "{error}");
+    }
 }
 
 #[test]
