@@ -93,8 +93,7 @@ impl Threads {
                 contents,
             } => Input::FileWritten {
                 fetch,
-                result: file::replace(&path, contents.expose().as_bytes())
-                    .map_err(|e| format!("{path}: {e}")),
+                result: file::write(&path, &contents),
             },
             Request::RunCommand { fetch, command } => Input::CommandFinished {
                 fetch,

@@ -106,11 +106,8 @@ impl Tasks {
                 contents,
             } => Input::FileWritten {
                 fetch,
-                result: blocking_io("file write", runtime, move || {
-                    file::replace(&path, contents.expose().as_bytes())
-                        .map_err(|e| format!("{path}: {e}"))
-                })
-                .await,
+                result: blocking_io("file write", runtime, move || file::write(&path, &contents))
+                    .await,
             },
             Request::RunCommand { fetch, command } => Input::CommandFinished {
                 fetch,

@@ -425,14 +425,6 @@ const AMZ_DATE: &[time::format_description::FormatItem<'static>] =
 /// An STS `AssumeRole` success answer carrying `credentials`, as AWS
 /// formats it.
 pub fn assume_role_response(credentials: &Credentials) -> http::Response<Vec<u8>> {
-    let expiration = credentials
-        .expiration()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_default();
-    let token = credentials
-        .session_token()
-        .map(Secret::expose)
-        .unwrap_or_default();
     let body = format!(
         r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>
@@ -440,20 +432,12 @@ pub fn assume_role_response(credentials: &Credentials) -> http::Response<Vec<u8>
       <Arn>arn:aws:sts::123456789012:assumed-role/sim/session</Arn>
       <AssumedRoleId>AROASIMULATED:session</AssumedRoleId>
     </AssumedRoleUser>
-    <Credentials>
-      <AccessKeyId>{}</AccessKeyId>
-      <SecretAccessKey>{}</SecretAccessKey>
-      <SessionToken>{}</SessionToken>
-      <Expiration>{}</Expiration>
-    </Credentials>
+    {}
     <PackedPolicySize>6</PackedPolicySize>
   </AssumeRoleResult>
   <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
 </AssumeRoleResponse>"#,
-        escape(credentials.access_key_id()),
-        escape(credentials.secret_access_key().expose()),
-        escape(token),
-        expiration,
+        credentials_element(credentials)
     );
     xml_response(200, body)
 }
@@ -461,6 +445,20 @@ pub fn assume_role_response(credentials: &Credentials) -> http::Response<Vec<u8>
 /// An STS `GetSessionToken` success answer carrying `credentials`, as AWS
 /// formats it (no assumed-role user: the caller stays the IAM user).
 pub fn session_token_response(credentials: &Credentials) -> http::Response<Vec<u8>> {
+    let body = format!(
+        r#"<GetSessionTokenResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetSessionTokenResult>
+    {}
+  </GetSessionTokenResult>
+  <ResponseMetadata><RequestId>58c5dbae-abef-11e0-8cfe-09039844ac7d</RequestId></ResponseMetadata>
+</GetSessionTokenResponse>"#,
+        credentials_element(credentials)
+    );
+    xml_response(200, body)
+}
+
+/// The `<Credentials>` element of STS answers.
+fn credentials_element(credentials: &Credentials) -> String {
     let expiration = credentials
         .expiration()
         .and_then(|at| at.format(&Rfc3339).ok())
@@ -469,24 +467,13 @@ pub fn session_token_response(credentials: &Credentials) -> http::Response<Vec<u
         .session_token()
         .map(Secret::expose)
         .unwrap_or_default();
-    let body = format!(
-        r#"<GetSessionTokenResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <GetSessionTokenResult>
-    <Credentials>
-      <SessionToken>{}</SessionToken>
-      <SecretAccessKey>{}</SecretAccessKey>
-      <Expiration>{}</Expiration>
-      <AccessKeyId>{}</AccessKeyId>
-    </Credentials>
-  </GetSessionTokenResult>
-  <ResponseMetadata><RequestId>58c5dbae-abef-11e0-8cfe-09039844ac7d</RequestId></ResponseMetadata>
-</GetSessionTokenResponse>"#,
-        escape(token),
-        escape(credentials.secret_access_key().expose()),
-        expiration,
+    format!(
+        "<Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>",
         escape(credentials.access_key_id()),
-    );
-    xml_response(200, body)
+        escape(credentials.secret_access_key().expose()),
+        escape(token),
+        expiration,
+    )
 }
 
 /// An STS `AssumeRoleWithWebIdentity` success answer carrying

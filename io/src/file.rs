@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use refresh_session_core::Secret;
 use refresh_session_core::engine::MAX_RESPONSE_BYTES;
 
 /// Reads `path`, at most [`MAX_RESPONSE_BYTES`]; the error says why not.
@@ -26,6 +27,12 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(bytes)
+}
+
+/// Replaces `path` with `contents` ([`replace`]), as the engine asks
+/// (`Request::WriteFile`); the error says why not.
+pub fn write(path: &str, contents: &Secret) -> Result<(), String> {
+    replace(path, contents.expose().as_bytes()).map_err(|e| format!("{path}: {e}"))
 }
 
 /// Replaces `path` with `contents`: written to a new file beside it that

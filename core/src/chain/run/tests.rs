@@ -16,6 +16,36 @@ use crate::sts::StsEndpoint;
 
 const NOW: OffsetDateTime = datetime!(2026-11-22 12:00 UTC);
 
+/// The plan for `profile` of `config`, in `env` with HOME set.
+fn decide(
+    env: &[(&str, &str)],
+    config: &str,
+    profile: Option<&str>,
+) -> Result<SourcePlan, ConfigError> {
+    let mut vars: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.insert("HOME".into(), "/home/me".into());
+    let profiles = ProfileSet::parse(
+        Some(&ProfileFile {
+            path: "config".into(),
+            text: config.into(),
+        }),
+        None,
+    )
+    .expect("valid");
+    let lookup = |key: &str| vars.get(key).cloned();
+    SourcePlan::decide(&ChainInputs {
+        env: &lookup,
+        profiles: &profiles,
+        profile_name: profile,
+        now: NOW,
+        mfa_session: None,
+        loopback: false,
+    })
+}
+
 /// A chain source and the world around it: the environment, the files,
 /// the STS endpoint and the retry policy.
 struct Run {
@@ -28,29 +58,7 @@ struct Run {
 
 impl Run {
     fn new(env: &[(&str, &str)], config: &str, profile: Option<&str>) -> Self {
-        let mut vars: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        vars.insert("HOME".into(), "/home/me".into());
-        let profiles = ProfileSet::parse(
-            Some(&ProfileFile {
-                path: "config".into(),
-                text: config.into(),
-            }),
-            None,
-        )
-        .expect("valid");
-        let lookup = |key: &str| vars.get(key).cloned();
-        let plan = SourcePlan::decide(&ChainInputs {
-            env: &lookup,
-            profiles: &profiles,
-            profile_name: profile,
-            now: NOW,
-            mfa_session: None,
-            loopback: false,
-        })
-        .expect("a plan");
+        let plan = decide(env, config, profile).expect("a plan");
         Self {
             source: ChainSource::new(plan),
             endpoint: StsEndpoint::resolve("us-east-1", None),
@@ -257,7 +265,6 @@ fn an_mfa_session_needs_long_term_keys_and_a_device() {
         "aws_secret_access_key = secret\n",
         "aws_secret_access_key = secret\naws_session_token = token\n",
     );
-    let env = |key: &str| (key == "HOME").then(|| "/home/me".to_owned());
     for (config, field) in [
         (temporary.as_str(), "mfa_session_duration"),
         (
@@ -269,23 +276,7 @@ fn an_mfa_session_needs_long_term_keys_and_a_device() {
             "DurationSeconds",
         ),
     ] {
-        let profiles = ProfileSet::parse(
-            Some(&ProfileFile {
-                path: "config".into(),
-                text: config.into(),
-            }),
-            None,
-        )
-        .expect("valid");
-        let error = SourcePlan::decide(&ChainInputs {
-            env: &env,
-            profiles: &profiles,
-            profile_name: Some("admin"),
-            now: NOW,
-            mfa_session: None,
-            loopback: false,
-        })
-        .expect_err("refused");
+        let error = decide(&[], config, Some("admin")).expect_err("refused");
         assert_eq!(error.field(), field, "{error}");
     }
 }
