@@ -147,6 +147,11 @@ impl DiskCache {
         Ok(credentials)
     }
 
+    /// Drops `key`'s entry: its credentials were refused.
+    pub(crate) fn forget(&self, key: &str) {
+        let _ = fs::remove_file(self.path(key, "json"));
+    }
+
     /// Stores `credentials` for `key`; a failure is a warning: they are
     /// good, just not cached.
     pub(crate) fn replace(&self, key: &str, credentials: &Credentials, what: &str) {

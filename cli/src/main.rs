@@ -94,21 +94,20 @@ fn credential_process(args: &SessionArgs, cache: &CacheArgs) -> Result<i32, Erro
     let Some(disk) = disk else {
         return print_process_json(&*session::build(args, true)?.credentials()?);
     };
-    let (session, fingerprints) = match mfa_session::cached(args, &disk)? {
-        Some(mfa) => {
-            let session = session::signed_by(args, &mfa.source)?;
-            let fingerprints = [session.fingerprint(), mfa.fingerprint];
-            (session, fingerprints.to_vec())
-        }
-        None => {
-            let session = session::build(args, true)?;
-            let fingerprints = vec![session.fingerprint()];
-            (session, fingerprints)
-        }
+    let mfa = mfa_session::cached(args, &disk)?;
+    let session = match &mfa {
+        Some(mfa) => session::signed_by(args, &mfa.source)?,
+        None => session::build(args, true)?,
     };
+    let mut fingerprints = vec![session.fingerprint()];
+    fingerprints.extend(mfa.as_ref().map(|mfa| mfa.fingerprint));
     let key = cache_key(args, &fingerprints);
     let credentials = disk.through(&key, &policy, "credentials", || {
-        session.credentials().map(|c| (*c).clone())
+        let fetched = session.credentials();
+        if let (Err(error), Some(mfa)) = (&fetched, &mfa) {
+            mfa.forget_if_refused(&disk, error);
+        }
+        fetched.map(|c| (*c).clone())
     })?;
     print_process_json(&credentials)
 }

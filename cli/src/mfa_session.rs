@@ -2,8 +2,10 @@
 //! cache beside the role credentials it signs for (the same private files,
 //! the same locks), so that runs for several roles over a day ask for one
 //! code. The roles are signed by a session whose credentials are the cached
-//! MFA session's; when STS refuses those (revoked, or expired early), the
-//! run gets a new MFA session, with one new code, and caches it instead.
+//! MFA session's; when STS refuses those as expired (revoked, or expired
+//! early), the run gets a new MFA session, with one new code, and caches it
+//! instead; refused as unknown (the user's key deleted), the run fails and
+//! the entry is dropped, so that the next run asks for a new one.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -21,6 +23,19 @@ use crate::session;
 pub(crate) struct CachedMfaSession {
     pub(crate) source: RefreshableSession,
     pub(crate) fingerprint: Fingerprint,
+    key: String,
+}
+
+impl CachedMfaSession {
+    /// The role could not be had with this MFA session: if STS refused it
+    /// as stale, the cache no longer offers it.
+    pub(crate) fn forget_if_refused(&self, disk: &DiskCache, error: &Error) {
+        if let Error::Service(refusal) = error
+            && Rejection::from_code(refusal.code().as_str()).is_some()
+        {
+            disk.forget(&self.key);
+        }
+    }
 }
 
 /// The MFA session of `--mfa-session`, through `disk`; `None` without the
@@ -34,6 +49,7 @@ pub(crate) fn cached(
     };
     let fingerprint = mfa_session.fingerprint();
     let key = key(args, &fingerprint);
+    let entry = key.clone();
     let disk = Arc::clone(disk);
     // The default windows: the MFA session is renewed only near its end.
     let policy = RefreshPolicy::new(None, None)?;
@@ -59,6 +75,7 @@ pub(crate) fn cached(
     Ok(Some(CachedMfaSession {
         source,
         fingerprint,
+        key: entry,
     }))
 }
 

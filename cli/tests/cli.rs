@@ -765,6 +765,21 @@ fn an_mfa_session_serves_three_roles_over_many_runs_with_one_code() {
     assert!(run(&roles[1]).starts_with("ASIALOOP"));
     assert_eq!(home.mfa_asked(), 2, "the new MFA session was cached");
     assert_eq!(sts.refused(), 1);
+    // The user's access key is deleted: STS no longer knows the MFA session.
+    // That run fails; the next asks for a new code instead of the cached.
+    sts.invalidate(&sts.mfa_sessions()[1].access_key_id);
+    thread::sleep(Duration::from_millis(2100));
+    let args = mfa_session_args(&home, &sts, &roles[2]);
+    let refused = bounded(home.command(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("InvalidClientTokenId"));
+    assert_eq!(home.mfa_asked(), 2);
+    assert!(run(&roles[2]).starts_with("ASIALOOP"));
+    assert_eq!(
+        home.mfa_asked(),
+        3,
+        "a new MFA session, not the refused one"
+    );
 }
 
 #[test]

@@ -42,7 +42,9 @@ struct Log {
     faults: VecDeque<Fault>,
     /// Keys answered `ExpiredToken` before their expiry.
     revoked: Vec<String>,
-    /// Requests refused because their key was revoked.
+    /// Keys answered `InvalidClientTokenId`, as for a deleted access key.
+    invalidated: Vec<String>,
+    /// Requests refused because their key was revoked or invalidated.
     refused: usize,
     /// How far a request's signing time may be from the server's; AWS's
     /// 15 minutes unless a test sets it.
@@ -171,7 +173,14 @@ impl LoopbackSts {
         self.state.lock().revoked.push(access_key_id.to_owned());
     }
 
-    /// How many requests were refused for a revoked key.
+    /// Answers every later request signed with `access_key_id` with
+    /// `403 InvalidClientTokenId`, as AWS does once the access key behind
+    /// a session is deleted.
+    pub fn invalidate(&self, access_key_id: &str) {
+        self.state.lock().invalidated.push(access_key_id.to_owned());
+    }
+
+    /// How many requests were refused for a revoked or invalidated key.
     pub fn refused(&self) -> usize {
         self.state.lock().refused
     }
@@ -291,6 +300,14 @@ fn authenticate(
             403,
             "ExpiredToken",
             "The security token included in the request is expired",
+        )));
+    }
+    if log.invalidated.iter().any(|key| key == signer) {
+        log.refused += 1;
+        return Err(Box::new(error_response(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid",
         )));
     }
     let leeway = log.signing_leeway.unwrap_or(SIGNING_TIME_LEEWAY);
