@@ -169,7 +169,9 @@ impl DeviceLogin {
                     Err(error) => match Pending::of(&error) {
                         Some(pending) => {
                             if pending == Pending::SlowDown {
-                                authorization.interval += SLOW_DOWN;
+                                // The interval is the server's number.
+                                authorization.interval =
+                                    authorization.interval.saturating_add(SLOW_DOWN);
                             }
                             let next_poll = saturating::add(now, authorization.interval);
                             self.poll_at(client, authorization, next_poll, now)
@@ -324,6 +326,30 @@ mod tests {
             token.start_url.as_deref(),
             Some("https://corp.awsapps.com/start")
         );
+    }
+
+    #[test]
+    fn an_interval_from_the_end_of_time_ends_the_login_without_a_panic() {
+        let mut login = login();
+        login.step(START, None);
+        login.step(
+            START,
+            json(
+                200,
+                r#"{"clientId":"cid","clientSecret":"cs","clientSecretExpiresAt":1803776000}"#,
+            ),
+        );
+        let body = format!(
+            r#"{{"deviceCode":"dc","userCode":"U","verificationUri":"https://d/","expiresIn":{max},"interval":{max}}}"#,
+            max = u64::MAX
+        );
+        assert!(matches!(
+            login.step(START, json(200, &body)),
+            Step::Show { .. }
+        ));
+        // The first poll would come when the code ends: that is its end.
+        let step = login.step(START, None);
+        assert!(matches!(step, Step::Failed(_)), "{step:?}");
     }
 
     #[test]
