@@ -40,6 +40,7 @@ mod mfa_command;
 pub mod mqtt;
 mod pkcs11;
 mod session;
+pub mod terminal;
 pub mod tls;
 pub mod unwind;
 

@@ -6,15 +6,12 @@
 //! error, the user is told on the terminal itself (`/dev/tty`), before the
 //! command runs, that it may be waiting for a touch.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-
 use refresh_session_core::Secret;
 use refresh_session_core::command::CommandSpec;
 use refresh_session_core::mfa::{self, MfaError};
 use zeroize::Zeroize;
 
-use crate::command;
+use crate::{command, terminal};
 
 /// A command that prints an MFA code.
 #[derive(Debug, Clone)]
@@ -32,7 +29,7 @@ impl MfaCommand {
     /// the code it printed.
     pub fn run(&self, serial: &str) -> Result<Secret, MfaError> {
         let program = self.spec.program_name();
-        tell_terminal(&format!(
+        terminal::tell(&format!(
             "refresh-session: running `{program}` for an MFA code for {serial}; if your security key blinks, touch it\n"
         ));
         let fail = |problem: String| MfaError::Command {
@@ -51,18 +48,6 @@ impl MfaCommand {
             mfa::token_from_command_output(&program, &String::from_utf8_lossy(&output.stdout));
         output.stdout.zeroize();
         token
-    }
-}
-
-/// The controlling terminal, which shows what is written to it whoever
-/// captures the process's standard error.
-const TERMINAL: &str = "/dev/tty";
-
-/// Writes `message` on the terminal, if the process has one: a service
-/// without one has nobody to tell.
-fn tell_terminal(message: &str) {
-    if let Ok(mut terminal) = OpenOptions::new().write(true).open(TERMINAL) {
-        let _ = terminal.write_all(message.as_bytes());
     }
 }
 
