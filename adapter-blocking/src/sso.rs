@@ -3,8 +3,6 @@
 //! client, and the token written to the cache the AWS CLI and every SDK
 //! read, with what renews it.
 
-use std::fs::DirBuilder;
-use std::os::unix::fs::DirBuilderExt;
 use std::thread;
 use std::time::Duration;
 
@@ -85,19 +83,11 @@ pub fn sso_login(
 /// Writes the login to its cache file.
 fn store(login: &SsoLogin, token: SsoToken) -> Result<SsoToken, Error> {
     let file = &login.cache_file;
-    let failed = |e: std::io::Error| {
+    refresh_session_io::file::replace(file, token.render().expose().as_bytes()).map_err(|e| {
         ConfigError::new(
             "sso_cache",
             format!("the token cache {} cannot be written: {e}", file.display()),
         )
-    };
-    if let Some(dir) = file.parent() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(failed)?;
-    }
-    refresh_session_io::file::replace(file, token.render().expose().as_bytes()).map_err(failed)?;
+    })?;
     Ok(token)
 }

@@ -4,9 +4,9 @@
 //! And files written for later runs and other tools (the SSO token cache,
 //! the CLI's credential cache): private, and whole or not at all.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use refresh_session_core::Secret;
@@ -38,9 +38,13 @@ pub fn write(path: &str, contents: &Secret) -> Result<(), String> {
 /// Replaces `path` with `contents`: written to a new file beside it that
 /// only its owner may read and write (0600), synced, then renamed over
 /// `path`, so that a concurrent reader sees the old file or the new one,
-/// never half of one.
+/// never half of one. A missing directory is created only its owner may
+/// enter (0700), as the AWS CLI creates `~/.aws/sso/cache`.
 pub fn replace(path: impl AsRef<Path>, contents: &[u8]) -> io::Result<()> {
     let path = path.as_ref();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{}.tmp", std::process::id()));
     let temporary = path.with_file_name(name);
@@ -82,6 +86,13 @@ mod tests {
             1,
             "no leftovers"
         );
-        assert!(replace(dir.path().join("missing/token.json"), b"x").is_err());
+        let nested = dir.path().join("sso/cache/token.json");
+        replace(&nested, b"x").expect("its directory made");
+        let dir_mode = fs::metadata(dir.path().join("sso/cache"))
+            .expect("made")
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        assert!(replace(path.join("under-a-file"), b"x").is_err());
     }
 }
