@@ -30,9 +30,7 @@ impl CachedMfaSession {
     /// The role could not be had with this MFA session: if STS refused it
     /// as stale, the cache no longer offers it.
     pub(crate) fn forget_if_refused(&self, disk: &DiskCache, error: &Error) {
-        if let Error::Service(refusal) = error
-            && Rejection::from_code(refusal.code().as_str()).is_some()
-        {
+        if Rejection::of(error).is_some() {
             disk.forget(&self.key);
         }
     }

@@ -416,11 +416,8 @@ impl Call {
         else {
             return None;
         };
-        let Error::Service(refusal) = error else {
-            return None;
-        };
-        let rejection = Rejection::from_code(refusal.code().as_str())?;
-        tracing::info!(target: "refresh_session", code = refusal.code().as_str(), "STS refused the source credentials; asking the source again");
+        let rejection = Rejection::of(error)?;
+        tracing::info!(target: "refresh_session", ?rejection, "STS refused the source credentials; asking the source again");
         Some(Refused {
             access_key_id: source.access_key_id().to_owned(),
             rejection,

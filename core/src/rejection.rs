@@ -46,6 +46,14 @@ impl Rejection {
         }
     }
 
+    /// The rejection a service's refusal stands for, if `error` is one.
+    pub fn of(error: &crate::Error) -> Option<Self> {
+        match error {
+            crate::Error::Service(refusal) => Self::from_code(refusal.code().as_str()),
+            _ => None,
+        }
+    }
+
     /// The rejection in an error answer of any AWS protocol: the
     /// `x-amzn-ErrorType` header (JSON protocols), a JSON `__type` or
     /// `code`, or an XML `<Code>` (query and REST-XML protocols, S3).
@@ -128,6 +136,29 @@ mod tests {
             Rejection::from_response(403, None, br#"{"code":"RequestExpired"}"#),
             Some(Rejection::Expired)
         );
+    }
+
+    #[test]
+    fn a_service_refusal_is_read_from_the_error() {
+        let refusal = |code: &str| {
+            crate::Error::Service(crate::error::ServiceError::new(
+                "STS",
+                403,
+                crate::error::ErrorCode::parse(code),
+                "",
+                None,
+            ))
+        };
+        assert_eq!(
+            Rejection::of(&refusal("ExpiredToken")),
+            Some(Rejection::Expired)
+        );
+        assert_eq!(
+            Rejection::of(&refusal("InvalidClientTokenId")),
+            Some(Rejection::UnknownKey)
+        );
+        assert_eq!(Rejection::of(&refusal("AccessDenied")), None);
+        assert_eq!(Rejection::of(&crate::Error::Signing("x".into())), None);
     }
 
     #[test]

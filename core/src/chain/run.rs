@@ -411,8 +411,7 @@ impl SourceRun {
     fn mfa_session_refused(&self, source: &ChainSource, error: &Error) -> bool {
         let signed_by_session = matches!(&self.stage, Stage::Hop { .. })
             && source.plan.hops[self.hop].mfa_session.is_some();
-        let stale = matches!(error, Error::Service(refusal)
-            if crate::rejection::Rejection::from_code(refusal.code().as_str()).is_some());
+        let stale = crate::rejection::Rejection::of(error).is_some();
         signed_by_session && stale && !self.mfa_renewed
     }
 
