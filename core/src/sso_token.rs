@@ -111,16 +111,13 @@ impl SsoLogin {
         })
     }
 
-    /// How to log in again, for profile `profile`.
-    pub fn login_command(&self, profile: &str) -> String {
-        match &self.session {
-            Some(session) => format!(
-                "aws sso login --sso-session {session}` or `refresh-session sso login --sso-session {session}"
-            ),
-            None => format!(
-                "aws sso login --profile {profile}` or `refresh-session sso login --profile {profile}"
-            ),
-        }
+    /// How to log in again, for profile `profile`: the commands, quoted.
+    pub fn login_commands(&self, profile: &str) -> String {
+        let flags = match &self.session {
+            Some(session) => format!("--sso-session {session}"),
+            None => format!("--profile {profile}"),
+        };
+        format!("`aws sso login {flags}` or `refresh-session sso login {flags}`")
     }
 }
 

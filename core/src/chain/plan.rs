@@ -473,7 +473,7 @@ impl Decider<'_, '_> {
             account_id.to_owned(),
             role_name.to_owned(),
             endpoint,
-            sso_login.login_command(name),
+            sso_login.login_commands(name),
             oidc,
         ))
     }

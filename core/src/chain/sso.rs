@@ -28,7 +28,7 @@ pub(crate) struct Sso {
     role_name: String,
     /// `https://portal.sso.<region>.amazonaws.com`, or an override.
     endpoint: String,
-    /// The command that logs in again.
+    /// The commands that log in again, quoted.
     login: String,
     /// Where an `sso-session` login is renewed; legacy profiles are not.
     oidc: Option<OidcEndpoint>,
@@ -45,8 +45,8 @@ pub(crate) enum CachedLogin {
 
 impl Sso {
     /// Credentials for `role_name` in `account_id`, with the token in
-    /// `cache_file`, from the portal at `endpoint`; `login` is the command
-    /// that renews the login.
+    /// `cache_file`, from the portal at `endpoint`; `login` names the commands
+    /// that log in again.
     pub(crate) fn new(
         cache_file: String,
         account_id: String,
@@ -153,7 +153,7 @@ impl Sso {
     pub(crate) fn login_again(&self, why: &str) -> Error {
         Error::Chain(ChainError::Failed {
             kind: SourceKind::Sso,
-            problem: format!("{why}; run `{}`", self.login),
+            problem: format!("{why}; run {}", self.login),
         })
     }
 }
@@ -187,7 +187,7 @@ mod tests {
             "123456789012".into(),
             "ReadOnly".into(),
             "https://portal.sso.eu-west-1.amazonaws.com/".into(),
-            "aws sso login --sso-session corp".into(),
+            "`aws sso login --sso-session corp`".into(),
             Some(oidc),
         )
     }
