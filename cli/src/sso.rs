@@ -55,11 +55,8 @@ pub(crate) fn login(
             }
         }
         LoginEvent::Waiting if terminal => {
-            frame += 1;
-            eprint!(
-                "\r{} waiting for the confirmation ",
-                SPINNER[frame % SPINNER.len()]
-            );
+            frame = (frame + 1) % SPINNER.len();
+            eprint!("\r{} waiting for the confirmation ", SPINNER[frame]);
             let _ = std::io::stderr().flush();
         }
         _ => {}

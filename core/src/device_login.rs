@@ -29,6 +29,9 @@ use crate::sso_token::SsoToken;
 const CLIENT_NAME: &str = "refresh-session";
 /// What RFC 8628 adds to the interval on `slow_down`.
 const SLOW_DOWN: Duration = Duration::from_secs(5);
+/// The longest a login waits for the user: Identity Center's device codes
+/// last ten minutes, and a server promising more is not waited on for ever.
+const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// What the driver does next.
 #[derive(Debug)]
@@ -120,7 +123,9 @@ impl DeviceLogin {
             }
             (Stage::Authorizing(client), Some(answer)) => {
                 match response(answer).and_then(|r| oidc::parse_device_authorization(&r, now)) {
-                    Ok(authorization) => {
+                    Ok(mut authorization) => {
+                        let limit = saturating::add(now, MAX_WAIT);
+                        authorization.expires_at = authorization.expires_at.min(limit);
                         let show = Step::Show {
                             verification_uri: authorization.verification_uri.clone(),
                             verification_uri_complete: authorization
@@ -350,6 +355,27 @@ mod tests {
         // The first poll would come when the code ends: that is its end.
         let step = login.step(START, None);
         assert!(matches!(step, Step::Failed(_)), "{step:?}");
+    }
+
+    #[test]
+    fn a_login_waits_fifteen_minutes_at_most_whatever_the_server_says() {
+        let mut login = shown(u64::MAX);
+        let mut now = START;
+        let mut step = login.step(now, None);
+        for _ in 0..2000 {
+            match step {
+                Step::WaitUntil(at) => {
+                    now = at;
+                    step = login.step(now, None);
+                }
+                Step::Transmit(_) => {
+                    step = login.step(now, json(400, r#"{"error":"authorization_pending"}"#))
+                }
+                _ => break,
+            }
+        }
+        assert!(matches!(step, Step::Failed(_)), "{step:?}");
+        assert!(now - START <= MAX_WAIT, "gave up after {}", now - START);
     }
 
     #[test]
