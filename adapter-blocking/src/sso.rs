@@ -42,7 +42,8 @@ pub enum LoginEvent<'a> {
 /// cache file (0600, its directory created 0700 if missing). `endpoint_url`
 /// overrides the OIDC endpoint (`AWS_ENDPOINT_URL_SSO_OIDC`). Returns when
 /// the user has confirmed, or fails when they refuse or the device code
-/// expires (after ten minutes, as Identity Center issues them).
+/// expires (Identity Center's last ten minutes; none is waited on for more
+/// than fifteen).
 pub fn sso_login(
     login: &SsoLogin,
     endpoint_url: Option<&str>,
